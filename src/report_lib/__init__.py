@@ -1,0 +1,23 @@
+"""Store Performance Reports: the analyses, the warehouse, the runner and the renderers behind the notebooks."""
+
+from report_lib.config import Settings
+from report_lib.errors import (
+    ConfigError,
+    DataValidationError,
+    ImportRejectedError,
+    InsufficientDataError,
+    ReportError,
+    ReportNotFoundError,
+    WarehouseError,
+)
+
+__all__ = [
+    "ConfigError",
+    "DataValidationError",
+    "ImportRejectedError",
+    "InsufficientDataError",
+    "ReportError",
+    "ReportNotFoundError",
+    "Settings",
+    "WarehouseError",
+]

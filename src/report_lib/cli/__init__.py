@@ -1,0 +1,49 @@
+"""The command line: `python runner.py <command>` or `store-reports <command>`.
+
+One module per command, each with ``add_parser(subparsers)`` that sets ``handler``; handlers take the parsed
+arguments and the resolved Settings and return an exit code. Errors of ours become one clear line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from report_lib.cli import demo, imports, refresh
+from report_lib.config import Settings
+from report_lib.errors import ReportError
+
+COMMANDS = (demo, imports, refresh)
+EXIT_USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="runner.py",
+        description="Store Performance Reports: warehouse, reports, emails and dashboards for retail stores.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="<command>")
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else getattr(logging, settings.log_level),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+        return int(args.handler(args, settings))
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

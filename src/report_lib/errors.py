@@ -1,0 +1,73 @@
+"""The errors of report_lib: one base class, small subclasses that also inherit the matching builtin.
+
+Every message says what happened, what was expected and how to fix it. Structured fields carry the same facts for
+code that wants to react (the CLI, the runner's ledger, tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class ReportError(Exception):
+    """Base of every error raised on purpose by report_lib."""
+
+
+class ConfigError(ReportError, ValueError):
+    """A setting, parameter or command-line value is missing or wrong."""
+
+
+class DataValidationError(ReportError, ValueError):
+    """A DataFrame or file does not have the shape an analysis or importer needs."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        missing_columns: Iterable[str] = (),
+        details: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.missing_columns = tuple(missing_columns)
+        self.details = dict(details or {})
+
+
+class InsufficientDataError(DataValidationError):
+    """There is data, but too little for the requested analysis (too short a history, one customer...)."""
+
+
+class WarehouseError(ReportError, RuntimeError):
+    """The warehouse cannot be reached, or its schema is not the one this code expects."""
+
+
+class ImportRejectedError(ReportError, ValueError):
+    """A whole import was refused (empty or binary file, unknown mapping column); nothing was written."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class ReportNotFoundError(ReportError, KeyError):
+    """A registry lookup (analysis, backend, output format) found no entry of that name."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.known = tuple(sorted(known))
+        super().__init__(f"No {kind} named {name!r}; known: {', '.join(self.known) or '(none)'}")
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])
+
+
+def require_columns(columns: Iterable[str], required: Iterable[str], *, what: str = "DataFrame") -> None:
+    """Raise DataValidationError naming every required column missing from ``columns``."""
+    present = set(columns)
+    missing = [name for name in required if name not in present]
+    if missing:
+        raise DataValidationError(
+            f"{what} is missing columns {missing}; it has {sorted(present)}. "
+            "Pass the right column names as keyword arguments (e.g. date_col=...) or rename the columns.",
+            missing_columns=missing,
+        )

@@ -1,0 +1,73 @@
+import datetime as dt
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, select, text
+
+from report_lib.config import Settings
+from report_lib.errors import ConfigError, WarehouseError
+from report_lib.warehouse.bulk import insert_frame
+from report_lib.warehouse.engine import create_warehouse_engine, ensure_schema, normalise_url
+from report_lib.warehouse.schema import SCHEMA_VERSION, schema_version, stores
+
+
+def test_ensure_schema_twice_is_safe(warehouse: Engine) -> None:
+    assert ensure_schema(warehouse) == SCHEMA_VERSION
+    with warehouse.connect() as conn:
+        versions = conn.execute(select(schema_version.c.version)).scalars().all()
+    assert versions == [SCHEMA_VERSION]
+
+
+def test_newer_schema_is_refused(warehouse: Engine) -> None:
+    with warehouse.begin() as conn:
+        conn.execute(schema_version.insert().values(version=SCHEMA_VERSION + 1, applied_at=dt.datetime.now()))
+    with pytest.raises(WarehouseError, match="newer than this code"):
+        ensure_schema(warehouse)
+
+
+def test_sqlite_uses_wal(sqlite_warehouse: Engine) -> None:
+    with sqlite_warehouse.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_insert_frame_round_trips_values(warehouse: Engine) -> None:
+    frame = pd.DataFrame(
+        {"code": ["A", "B"], "name": ["Alpha", "Beta"], "region": ["North", "South"], "opened_on": ["2020-01-02", None]}
+    )
+    with warehouse.begin() as conn:
+        assert insert_frame(conn, stores, frame) == 2
+        rows = conn.execute(select(stores.c.code, stores.c.opened_on).order_by(stores.c.code)).all()
+    assert rows == [("A", dt.date(2020, 1, 2)), ("B", None)]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:///x.db", "sqlite:///x.db"),
+    ],
+)
+def test_normalise_url(url: str, expected: str) -> None:
+    assert normalise_url(url) == expected
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "not a url"])
+def test_unsupported_urls_are_refused(url: str) -> None:
+    with pytest.raises(ConfigError):
+        normalise_url(url)
+
+
+def test_unreachable_database_says_where() -> None:
+    engine = create_warehouse_engine("postgresql+psycopg://nobody:secret@127.0.0.1:1/none")
+    with pytest.raises(WarehouseError, match="Check REPORT_DATABASE_URL") as caught:
+        ensure_schema(engine)
+    assert "secret" not in str(caught.value)
+
+
+def test_settings_from_env_defaults_and_validation() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url == "sqlite:///data/warehouse.db"
+    assert str(settings.outbox_dir) == "outbox"
+    with pytest.raises(ConfigError, match="REPORT_ENV"):
+        Settings.from_env({"REPORT_ENV": "staging"})
