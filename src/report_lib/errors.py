@@ -36,6 +36,10 @@ class InsufficientDataError(DataValidationError):
     """There is data, but too little for the requested analysis (too short a history, one customer...)."""
 
 
+class NeedsOrderLinesError(InsufficientDataError):
+    """The analysis needs order lines, but the store has only aggregate totals (e.g. an imported weekly file)."""
+
+
 class WarehouseError(ReportError, RuntimeError):
     """The warehouse cannot be reached, or its schema is not the one this code expects."""
 
