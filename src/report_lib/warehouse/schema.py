@@ -188,3 +188,36 @@ detected_anomalies = Table(
     Column("severity", String(10), nullable=False),
     Column("detected_at", DateTime, nullable=False),
 )
+
+report_runs = Table(
+    "report_runs",
+    metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=True),
+    Column("batch", String(40), nullable=False, index=True),  # one `runner.py run` invocation
+    Column("store_code", String(64), nullable=False),
+    Column("notebook", String(64), nullable=False),
+    Column("period", String(40), nullable=False),
+    Column("parameters", JSON, nullable=False),  # what the notebook received; never secrets
+    Column("attempt", Integer, nullable=False),
+    Column("status", String(12), nullable=False),  # running | ok | failed
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("seconds", Float),
+    Column("error", Text),
+    Column("outputs", JSON, nullable=False, server_default=text("'{}'")),  # format -> path
+    Column("worker", String(100)),
+    Index("ix_report_runs_store_started", "store_code", "started_at"),
+)
+
+email_deliveries = Table(
+    "email_deliveries",
+    metadata,
+    Column("idempotency_key", String(200), primary_key=True),  # e.g. store-report:S01:2024-W10
+    Column("kind", String(12), nullable=False),  # store | digest
+    Column("recipients", JSON, nullable=False),
+    Column("status", String(12), nullable=False),  # sent | failed | written (outbox)
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("message_id", String(300)),
+    Column("last_error", Text),
+    Column("updated_at", DateTime, nullable=False),
+)
