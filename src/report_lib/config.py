@@ -21,6 +21,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     output_dir: Path = Path("reports")
     outbox_dir: Path = Path("outbox")
+    parameters_dir: Path = Path("parameters")
     smtp_url: str | None = None
     celery_broker_url: str | None = None
     env: str = "dev"
@@ -37,6 +38,15 @@ class Settings:
                 f"{DEFAULT_DATABASE_URL} or postgresql+psycopg://user@host:5432/dbname"
             )
 
+    def absolute_database_url(self) -> str:
+        """The URL with a relative SQLite path made absolute, so kernels and workers in other folders find it."""
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix):
+            path = self.database_url[len(prefix) :]
+            if path and path != ":memory:" and not path.startswith("/"):
+                return prefix + str(Path(path).resolve())
+        return self.database_url
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -49,6 +59,7 @@ class Settings:
             database_url=value("REPORT_DATABASE_URL") or DEFAULT_DATABASE_URL,
             output_dir=Path(value("REPORT_OUTPUT_DIR") or "reports"),
             outbox_dir=Path(value("REPORT_OUTBOX_DIR") or "outbox"),
+            parameters_dir=Path(value("REPORT_PARAMETERS_DIR") or "parameters"),
             smtp_url=value("REPORT_SMTP_URL"),
             celery_broker_url=value("REPORT_CELERY_BROKER_URL"),
             env=value("REPORT_ENV") or "dev",

@@ -1,0 +1,149 @@
+"""Execute one job with papermill, with retries, recording every attempt in the ledger. Runs in a worker process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import papermill
+from papermill.exceptions import PapermillExecutionError
+
+from report_lib.files import replace_atomic
+from report_lib.run import ledger
+from report_lib.run.plan import Job
+from report_lib.warehouse.engine import create_warehouse_engine
+
+log = logging.getLogger(__name__)
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+# Exceptions raised by notebook code that retrying cannot fix: bad data or bad parameters.
+PERMANENT_ERRORS = {"DataValidationError", "InsufficientDataError", "NeedsOrderLinesError", "ConfigError"}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retries: int = 2
+    base_delay: float = 2.0
+    max_delay: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        """Exponential backoff with full jitter: uniform in [0, base·2^(attempt-1)], capped."""
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+@dataclass(frozen=True)
+class ExecutionOptions:
+    database_url: str
+    batch: str
+    formats: tuple[str, ...] = ("html", "pdf")
+    execution_timeout: int = 600
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    kernel_name: str = "python3"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    key: str
+    store: str
+    notebook: str
+    status: str  # ok | failed
+    attempts: int
+    seconds: float
+    outputs: dict[str, str]
+    error: str | None = None
+
+
+def pin_threads() -> None:
+    """One BLAS/OpenMP thread per worker process (and its kernels): oversubscription made fits 10× slower."""
+    for name in THREAD_VARIABLES:
+        os.environ[name] = "1"
+
+
+def run_job(job: Job, options: ExecutionOptions) -> JobResult:
+    """Execute ``job`` until it succeeds or its retries are spent; never raises for a notebook's own failure."""
+    engine = create_warehouse_engine(options.database_url)
+    started = time.perf_counter()
+    error: str | None = None
+    outputs: dict[str, str] = {}
+    attempt = 0
+    try:
+        for attempt in range(1, options.retry.retries + 2):
+            record = ledger.start_attempt(
+                engine,
+                batch=options.batch,
+                store=job.store,
+                notebook=job.notebook.name,
+                period=job.period.label,
+                parameters=job.papermill_parameters,
+                attempt=attempt,
+            )
+            error, permanent, outputs = _attempt(job, options)
+            ledger.finish_attempt(engine, record, status="failed" if error else "ok", error=error, outputs=outputs)
+            if error is None or permanent or attempt > options.retry.retries:
+                break
+            delay = options.retry.delay(attempt)
+            log.warning("%s failed (attempt %d), retrying in %.1f s: %s", job.key, attempt, delay, error)
+            time.sleep(delay)
+    finally:
+        engine.dispose()
+    return JobResult(
+        key=job.key,
+        store=job.store,
+        notebook=job.notebook.name,
+        status="failed" if error else "ok",
+        attempts=attempt,
+        seconds=time.perf_counter() - started,
+        outputs=outputs,
+        error=error,
+    )
+
+
+def _attempt(job: Job, options: ExecutionOptions) -> tuple[str | None, bool, dict[str, str]]:
+    """(error or None, whether the error is permanent, outputs written)."""
+    final = job.output_dir / f"{job.notebook.name}.ipynb"
+    partial = job.output_dir / f".{job.notebook.name}.ipynb.partial"
+    job.output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(
+            str(job.notebook.path),
+            str(partial),
+            parameters=job.papermill_parameters,
+            kernel_name=options.kernel_name,
+            progress_bar=False,
+            execution_timeout=options.execution_timeout,
+            cwd=str(job.notebook.path.parent),
+        )
+    except PapermillExecutionError as exc:
+        _keep(partial, final)
+        return (
+            f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})",
+            exc.ename in PERMANENT_ERRORS,
+            {"ipynb": str(final)},
+        )
+    except Exception as exc:  # kernel died, timed out, could not start: keep what papermill wrote
+        _keep(partial, final)
+        return f"{type(exc).__name__}: {exc}", False, {"ipynb": str(final)} if final.exists() else {}
+    replace_atomic(partial, final)
+    outputs = {"ipynb": str(final)}
+    if options.formats:
+        outputs.update(_render(final, job, options.formats))
+    return None, False, outputs
+
+
+def _keep(partial: Path, final: Path) -> None:
+    if partial.exists():
+        replace_atomic(partial, final)
+
+
+def _render(executed: Path, job: Job, formats: tuple[str, ...]) -> dict[str, str]:
+    """HTML (and PDF from it) for a successful notebook."""
+    from report_lib.render.report import render_outputs  # nbconvert/Chromium load only where rendering happens
+
+    written: dict[str, str] = render_outputs(
+        executed, formats=formats, title=f"{job.parameters.store_name}: {job.notebook.title}"
+    )
+    return written

@@ -1,0 +1,135 @@
+"""The run ledger: one row per attempt of (store, notebook, period), written by whoever runs the attempt.
+
+Parameters recorded are the notebook's (plain values, never secrets); errors are the notebook's own exception text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, func, insert, select, update
+
+from report_lib.warehouse.schema import email_deliveries, report_runs
+
+
+@dataclass(frozen=True)
+class Attempt:
+    run_id: int
+    started_at: dt.datetime
+
+
+def start_attempt(
+    engine: Engine, *, batch: str, store: str, notebook: str, period: str, parameters: dict[str, Any], attempt: int
+) -> Attempt:
+    started = dt.datetime.now()
+    with engine.begin() as conn:
+        run_id = conn.execute(
+            insert(report_runs)
+            .values(
+                batch=batch,
+                store_code=store,
+                notebook=notebook,
+                period=period,
+                parameters=json.loads(json.dumps(parameters, default=str)),
+                attempt=attempt,
+                status="running",
+                started_at=started,
+                worker=socket.gethostname(),
+            )
+            .returning(report_runs.c.run_id)
+        ).scalar_one()
+    return Attempt(run_id, started)
+
+
+def finish_attempt(
+    engine: Engine, attempt: Attempt, *, status: str, error: str | None = None, outputs: dict[str, str] | None = None
+) -> None:
+    finished = dt.datetime.now()
+    with engine.begin() as conn:
+        conn.execute(
+            update(report_runs)
+            .where(report_runs.c.run_id == attempt.run_id)
+            .values(
+                status=status,
+                finished_at=finished,
+                seconds=(finished - attempt.started_at).total_seconds(),
+                error=error,
+                outputs=outputs or {},
+            )
+        )
+
+
+def recent_runs(engine: Engine, *, limit: int = 50, failed_only: bool = False) -> pd.DataFrame:
+    query = select(report_runs).order_by(report_runs.c.run_id.desc()).limit(limit)
+    if failed_only:
+        query = query.where(report_runs.c.status == "failed")
+    with engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    return pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in report_runs.c])
+
+
+def run_metrics(engine: Engine) -> dict[str, Any]:
+    """Counts by status, mean durations by notebook, and the last success per store."""
+    with engine.connect() as conn:
+        by_status: dict[str, int] = dict(
+            conn.execute(select(report_runs.c.status, func.count()).group_by(report_runs.c.status)).all()
+        )
+        durations = conn.execute(
+            select(report_runs.c.notebook, func.avg(report_runs.c.seconds), func.count())
+            .where(report_runs.c.status == "ok")
+            .group_by(report_runs.c.notebook)
+        ).all()
+        last_success = conn.execute(
+            select(report_runs.c.store_code, func.max(report_runs.c.finished_at))
+            .where(report_runs.c.status == "ok")
+            .group_by(report_runs.c.store_code)
+        ).all()
+    return {"by_status": by_status, "durations": durations, "last_success": last_success}
+
+
+# Email idempotency: one row per message key; a key marked sent/written is never sent again.
+
+
+def delivery_status(engine: Engine, key: str) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(
+            select(email_deliveries.c.status).where(email_deliveries.c.idempotency_key == key)
+        ).scalar_one_or_none()
+
+
+def record_delivery(
+    engine: Engine,
+    *,
+    key: str,
+    kind: str,
+    recipients: list[str],
+    status: str,
+    message_id: str | None = None,
+    error: str | None = None,
+) -> None:
+    now = dt.datetime.now()
+    with engine.begin() as conn:
+        existing = conn.execute(
+            select(email_deliveries.c.attempts).where(email_deliveries.c.idempotency_key == key)
+        ).scalar_one_or_none()
+        values = {
+            "kind": kind,
+            "recipients": recipients,
+            "status": status,
+            "message_id": message_id,
+            "last_error": error,
+            "updated_at": now,
+        }
+        if existing is None:
+            conn.execute(insert(email_deliveries).values(idempotency_key=key, attempts=1, **values))
+        else:
+            conn.execute(
+                update(email_deliveries)
+                .where(email_deliveries.c.idempotency_key == key)
+                .values(attempts=existing + 1, **values)
+            )
