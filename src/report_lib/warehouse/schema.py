@@ -221,3 +221,13 @@ email_deliveries = Table(
     Column("last_error", Text),
     Column("updated_at", DateTime, nullable=False),
 )
+
+schedule_state = Table(
+    "schedule_state",
+    metadata,
+    Column("job", String(100), primary_key=True),
+    Column("last_fire", DateTime),  # the scheduled time of the last run started
+    Column("running_since", DateTime),  # set while a run is going: the claim that stops a second one
+    Column("last_status", String(12)),
+    Column("last_finished", DateTime),
+)
