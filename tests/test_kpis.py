@@ -4,10 +4,19 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import Engine
 
 from report_lib.errors import DataValidationError
 from report_lib.kpis import KPI_COLUMNS, change_pct, comparison_totals, compute_kpis, kpis_from_totals
 from report_lib.periods import Period, parse_period
+from report_lib.warehouse.loaders.daily import load_daily_metrics
+from report_lib.warehouse.loaders.kpis import (
+    load_category_comparison,
+    load_category_revenue,
+    load_comparison_totals,
+    load_period_totals,
+)
+from report_lib.warehouse.schema import daily_metrics, import_batches, order_lines, products, stores
 
 NAN = float("nan")
 COLUMNS = ["store_code", "day", "grain", "revenue", "orders", "units", "customers", "cost", "margin", "returns"]
@@ -20,8 +29,18 @@ def frame(rows: list[tuple[object, ...]]) -> pd.DataFrame:
     for row in rows:
         day, revenue, orders, units, customers, cost, margin, returns, *grain = row
         records.append(
-            ["S", pd.Timestamp(str(day)), grain[0] if grain else "day", revenue, orders, units, customers]
-            + [cost, margin, returns]
+            [
+                "S",
+                pd.Timestamp(str(day)),
+                grain[0] if grain else "day",
+                revenue,
+                orders,
+                units,
+                customers,
+                cost,
+                margin,
+                returns,
+            ]
         )
     out = pd.DataFrame(records, columns=COLUMNS)
     out["return_units"] = 0.0
@@ -212,3 +231,105 @@ def test_kpis_from_totals_without_comparisons() -> None:
     table = kpis_from_totals(totals)
     assert kpi_row(table, "revenue")["value"] == 300
     assert np.isnan(table["previous"].to_numpy()).all()
+
+
+# --- warehouse loaders (SQLite file and real PostgreSQL) ---------------------------------------------------------
+
+LINES = [  # day, order, customer, sku, quantity, unit price, unit cost, discount
+    ("2024-02-27", "o0", "c3", "A", 2, 100.0, 60.0, 0.0),
+    ("2024-03-04", "o1", "c1", "A", 1, 100.0, 60.0, 0.0),
+    ("2024-03-04", "o1", "c1", "B", 2, 10.0, 4.0, 5.0),
+    ("2024-03-05", "o2", "c1", "B", 3, 10.0, 4.0, 0.0),
+    ("2024-03-05", "o3", "c2", "A", -1, 100.0, 60.0, 0.0),
+]
+DAILY_S1 = [  # the refresh's sums of LINES: day, revenue, orders, units, customers, cost, margin, returns, return_units
+    ("2024-02-27", 200.0, 1, 2, 1, 120.0, 80.0, 0.0, 0),
+    ("2024-03-04", 115.0, 1, 3, 1, 68.0, 47.0, 0.0, 0),
+    ("2024-03-05", -70.0, 1, 2, 2, -48.0, -22.0, 100.0, 1),
+]
+METRIC_NAMES = ["revenue", "orders", "units", "customers", "cost", "margin", "returns", "return_units"]
+
+
+@pytest.fixture
+def filled(warehouse: Engine) -> Engine:
+    with warehouse.begin() as conn:
+        conn.execute(stores.insert(), [{"code": "S1", "name": "One"}, {"code": "W1", "name": "Weekly"}])
+        conn.execute(
+            products.insert(),
+            [
+                {"sku": "A", "name": "Phone", "category": "Electronics"},
+                {"sku": "B", "name": "Bread", "category": "Grocery"},
+            ],
+        )
+        conn.execute(
+            import_batches.insert().values(batch_id=1, kind="demo", source="test", loaded_at=dt.datetime.now())
+        )
+        conn.execute(
+            order_lines.insert(),
+            [
+                dict(
+                    zip(
+                        ["day", "order_id", "customer_id", "sku", "quantity", "unit_price", "unit_cost", "discount"],
+                        (dt.date.fromisoformat(line[0]), *line[1:]),
+                        strict=True,
+                    ),
+                    store_code="S1",
+                    ordered_at=dt.datetime.fromisoformat(line[0] + "T10:00"),
+                    batch_id=1,
+                )
+                for line in LINES
+            ],
+        )
+        daily = [
+            dict(zip(["day", *METRIC_NAMES], (dt.date.fromisoformat(r[0]), *r[1:]), strict=True))
+            | {"store_code": "S1", "grain": "day", "source": "order_lines", "batch_id": 1}
+            for r in DAILY_S1
+        ]
+        weekly = [
+            {"store_code": "W1", "day": dt.date(2024, 3, day), "grain": "week", "revenue": rev, "source": "import"}
+            for day, rev in [(1, 700.0), (8, 800.0)]
+        ]
+        conn.execute(daily_metrics.insert(), daily)
+        conn.execute(daily_metrics.insert(), weekly)
+    return warehouse
+
+
+def test_period_totals_count_distinct_customers_in_sql(filled: Engine) -> None:
+    totals = load_period_totals(filled, store="S1", start=dt.date(2024, 3, 4), end=dt.date(2024, 3, 10))
+    assert totals[METRIC_NAMES].astype(float).tolist() == [45.0, 2.0, 5.0, 2.0, 20.0, 25.0, 100.0, 1.0]
+    assert totals["customers_exact"] and not totals["approximate"]
+    assert (totals["rows"], totals["weekly_rows"], totals["label"]) == (2, 0, "2024-W10")
+    # the same rows summed in pandas count c1 twice (once per day)
+    daily = load_daily_metrics(filled, stores=["S1"])
+    assert comparison_totals(daily, WEEK_10).loc["current", "customers"] == 3
+
+
+def test_aggregate_only_store_falls_back_and_matches_the_pandas_path(filled: Engine) -> None:
+    period = Period(dt.date(2024, 3, 1), dt.date(2024, 3, 10), "2024-03-01:2024-03-10")
+    from_sql = load_comparison_totals(filled, store="W1", period=period)
+    from_frame = comparison_totals(load_daily_metrics(filled, stores=["W1"]), period)
+    assert from_sql.loc["current", "revenue"] == 1500
+    assert bool(from_sql.loc["current", "approximate"]) and not bool(from_sql.loc["current", "customers_exact"])
+    assert math.isnan(from_sql.loc["current", "orders"])
+    pd.testing.assert_frame_equal(from_sql, from_frame)
+
+
+def test_loaded_totals_feed_the_kpi_table(filled: Engine) -> None:
+    table = kpis_from_totals(load_comparison_totals(filled, store="S1", period=WEEK_10)).set_index("kpi")
+    assert table.loc["customers", ["value", "previous"]].tolist() == [2, 1]
+    assert not table.loc["customers", "approximate"]
+    assert table.loc["revenue", ["value", "previous", "change"]].tolist() == [45, 200, -155]
+    assert table.loc["return_rate", "value"] == pytest.approx(100 / 145 * 100)
+    assert table["last_year"].isna().all()
+
+
+def test_category_revenue_and_comparison(filled: Engine) -> None:
+    current = load_category_revenue(filled, store="S1", start=dt.date(2024, 3, 4), end=dt.date(2024, 3, 10))
+    assert current.to_dict("list") == {"category": ["Grocery", "Electronics"], "revenue": [45.0, 0.0]}
+    both = load_category_comparison(filled, store="S1", period=WEEK_10)
+    assert both.to_dict("list") == {
+        "category": ["Grocery", "Electronics"],
+        "revenue": [45.0, 0.0],
+        "previous": [0.0, 200.0],
+    }
+    assert load_category_comparison(filled, store="W1", period=WEEK_10).empty

@@ -26,6 +26,7 @@ Handling of awkward data (documented, never silent):
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Sequence
 
@@ -38,10 +39,9 @@ from report_lib.periods import Period
 log = logging.getLogger(__name__)
 
 METRICS = ("revenue", "orders", "units", "customers", "cost", "margin", "returns", "return_units")
-NON_NEGATIVE = ("orders", "customers", "returns", "return_units", "cost")
+NON_NEGATIVE = ("orders", "customers", "returns", "return_units")  # cost and margin go negative on return days
 GRAINS = ("day", "week")
 COMPARISONS = ("current", "previous", "last_year")
-WEEK_SPAN = pd.Timedelta(days=6)
 
 # kpi, label, unit ('money' | 'count' | 'ratio' | 'percent')
 KPIS: tuple[tuple[str, str, str], ...] = (
@@ -82,7 +82,7 @@ def validate_daily(
 
     Raises:
         DataValidationError: missing columns, unparseable days or numbers, unknown grains, duplicated
-            (store, day) rows, negative counts/returns/costs, or weekly rows overlapping daily rows.
+            (store, day) rows, negative orders, customers or returns, or weekly rows overlapping daily rows.
     """
     require_columns(daily.columns, [store_col, day_col, *metrics], what="The daily metrics frame")
     frame = daily.copy()
@@ -156,7 +156,7 @@ def _check_non_negative(frame: pd.DataFrame, columns: Sequence[str], day_col: st
             raise DataValidationError(
                 f"Column {name!r} has {len(negative)} negative values (first on "
                 f"{negative[day_col].iloc[0]:%Y-%m-%d}: {negative[name].iloc[0]}); expected values >= 0 "
-                "(returns are a positive amount; revenue and units may be negative).",
+                "(returns are a positive amount; revenue, units, cost and margin may be negative).",
                 details={"column": name, "negative_rows": len(negative)},
             )
 
@@ -196,7 +196,9 @@ def period_totals(
     start, end = pd.Timestamp(period.start), pd.Timestamp(period.end)
     rows = daily[(daily[day_col] >= start) & (daily[day_col] <= end)]
     weekly_days = rows.loc[rows[grain_col] == "week", day_col]
-    approximate = bool(len(weekly_days)) and bool(weekly_days.min() - WEEK_SPAN < start or weekly_days.max() < end)
+    approximate = bool(len(weekly_days)) and weekly_rows_are_approximate(
+        weekly_days.min().date(), weekly_days.max().date(), start=period.start, end=period.end
+    )
     totals: dict[str, object] = {"start": start, "end": end, "label": period.label}
     totals.update({name: _strict_sum(rows[name]) for name in METRICS})
     totals.update(
@@ -206,6 +208,14 @@ def period_totals(
         customers_exact=len(rows) == 1,
     )
     return pd.Series(totals, dtype=object)
+
+
+def weekly_rows_are_approximate(
+    first_week_end: dt.date, last_week_end: dt.date, *, start: dt.date, end: dt.date
+) -> bool:
+    """Whether weekly rows ending on these days fail to tile the period exactly (a week starts before the period,
+    or the last counted week ends before the period does)."""
+    return first_week_end - dt.timedelta(days=6) < start or last_week_end < end
 
 
 def _strict_sum(values: pd.Series) -> float:
