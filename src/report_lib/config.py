@@ -22,6 +22,7 @@ class Settings:
     output_dir: Path = Path("reports")
     outbox_dir: Path = Path("outbox")
     parameters_dir: Path = Path("parameters")
+    log_dir: Path = Path("logs")
     smtp_url: str | None = None
     celery_broker_url: str | None = None
     env: str = "dev"
@@ -60,6 +61,7 @@ class Settings:
             output_dir=Path(value("REPORT_OUTPUT_DIR") or "reports"),
             outbox_dir=Path(value("REPORT_OUTBOX_DIR") or "outbox"),
             parameters_dir=Path(value("REPORT_PARAMETERS_DIR") or "parameters"),
+            log_dir=Path(value("REPORT_LOG_DIR") or "logs"),
             smtp_url=value("REPORT_SMTP_URL"),
             celery_broker_url=value("REPORT_CELERY_BROKER_URL"),
             env=value("REPORT_ENV") or "dev",

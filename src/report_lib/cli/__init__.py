@@ -7,15 +7,15 @@ arguments and the resolved Settings and return an exit code. Errors of ours beco
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
-from report_lib.cli import demo, imports, refresh
+from report_lib.cli import demo, health, imports, refresh, run, schedule, status
 from report_lib.config import Settings
 from report_lib.errors import ReportError
+from report_lib.logs import configure_logging
 
-COMMANDS = (demo, imports, refresh)
+COMMANDS = (demo, imports, refresh, run, schedule, status, health)
 EXIT_USER_ERROR = 2
 
 
@@ -35,11 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
-        logging.basicConfig(
-            level=logging.DEBUG if args.verbose else getattr(logging, settings.log_level),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
+        configure_logging(settings, verbose=args.verbose)
         return int(args.handler(args, settings))
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
