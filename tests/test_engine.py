@@ -71,3 +71,18 @@ def test_settings_from_env_defaults_and_validation() -> None:
     assert str(settings.outbox_dir) == "outbox"
     with pytest.raises(ConfigError, match="REPORT_ENV"):
         Settings.from_env({"REPORT_ENV": "staging"})
+
+
+def test_dotenv_fills_in_but_environment_wins(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from report_lib.config import load_settings
+
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("# comment\nREPORT_OUTBOX_DIR='mail/out'\nexport REPORT_ENV=prod\nREPORT_OUTPUT_DIR=from-file\n")
+    monkeypatch.setenv("REPORT_OUTPUT_DIR", "from-env")
+    monkeypatch.delenv("REPORT_OUTBOX_DIR", raising=False)
+    monkeypatch.delenv("REPORT_ENV", raising=False)
+    settings = load_settings(dotenv)
+    assert (str(settings.outbox_dir), settings.env, str(settings.output_dir)) == ("mail/out", "prod", "from-env")
+    dotenv.write_text("not a setting\n")
+    with pytest.raises(ConfigError, match=r"\.env:1: expected KEY=VALUE"):
+        load_settings(dotenv)

@@ -67,3 +67,26 @@ class Settings:
             env=value("REPORT_ENV") or "dev",
             log_level=(value("REPORT_LOG_LEVEL") or "INFO").upper(),
         )
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a .env file (comments and blank lines skipped, optional quotes removed)."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, found {line[:40]!r}")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def load_settings(dotenv: Path = Path(".env")) -> Settings:
+    """Settings from the environment, with a .env file filling in what the environment does not set."""
+    environ = {**read_dotenv(dotenv), **os.environ}
+    return Settings.from_env(environ)
+

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from report_lib.cli import demo, health, imports, refresh, run, schedule, status
-from report_lib.config import Settings
+from report_lib.config import load_settings
 from report_lib.errors import ReportError
 from report_lib.logs import configure_logging
 
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings.from_env()
+        settings = load_settings()
         configure_logging(settings, verbose=args.verbose)
         return int(args.handler(args, settings))
     except ReportError as exc:
