@@ -1,0 +1,93 @@
+"""Sales per product for margins: one GROUP BY in the database, joined to the product catalogue."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, case, exists, func, select
+
+from report_lib.errors import NeedsOrderLinesError
+from report_lib.warehouse.schema import daily_metrics, order_lines, products
+
+PRODUCT_SALES_COLUMNS = ("sku", "name", "category", "units", "revenue", "cost", "lines_without_cost")
+
+
+def load_product_sales(
+    engine: Engine,
+    *,
+    stores: str | Sequence[str],
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> pd.DataFrame:
+    """Per sku over the stores and inclusive day range: sku, name, category, units, revenue, cost, lines_without_cost.
+
+    ``units`` and ``revenue`` are net of returns (negative quantities); revenue is ``quantity·unit_price - discount``.
+    ``cost`` is ``SUM(quantity·unit_cost)`` of the lines, NaN when any line of the sku lacks a unit cost (the
+    catalogue's ``products.unit_cost`` is not substituted: a line's cost is what it was sold at). Sorted by sku;
+    empty when the stores sold nothing in the period.
+
+    Raises:
+        NeedsOrderLinesError: a store has aggregate totals (daily_metrics) but no order lines at all.
+    """
+    codes = [stores] if isinstance(stores, str) else list(stores)
+    line_cost = order_lines.c.quantity * order_lines.c.unit_cost
+    missing = func.sum(case((order_lines.c.unit_cost.is_(None), 1), else_=0))
+    query = (
+        select(
+            order_lines.c.sku,
+            products.c.name,
+            products.c.category,
+            func.sum(order_lines.c.quantity).label("units"),
+            func.sum(order_lines.c.quantity * order_lines.c.unit_price - order_lines.c.discount).label("revenue"),
+            func.sum(line_cost).label("cost"),
+            missing.label("lines_without_cost"),
+        )
+        .join(products, products.c.sku == order_lines.c.sku)
+        .where(order_lines.c.store_code.in_(codes))
+        .group_by(order_lines.c.sku, products.c.name, products.c.category)
+        .order_by(order_lines.c.sku)
+    )
+    if start is not None:
+        query = query.where(order_lines.c.day >= start)
+    if end is not None:
+        query = query.where(order_lines.c.day <= end)
+    with engine.connect() as conn:
+        require_order_lines(conn, codes, analysis="Margins")
+        rows = conn.execute(query).all()
+    frame = pd.DataFrame(rows, columns=list(PRODUCT_SALES_COLUMNS))
+    for column in ("units", "revenue", "cost", "lines_without_cost"):
+        frame[column] = pd.to_numeric(frame[column]).astype("float64")
+    frame["lines_without_cost"] = frame["lines_without_cost"].astype("int64")
+    frame["cost"] = frame["cost"].where(frame["lines_without_cost"].eq(0), np.nan)
+    return frame.astype({"sku": "str", "name": "str", "category": "str"})
+
+
+def require_order_lines(conn: Connection, stores: Sequence[str], *, analysis: str) -> None:
+    """Raise NeedsOrderLinesError when a store has aggregate totals but no order lines (e.g. an imported weekly file).
+
+    A store with neither is left alone: the caller's empty result says the period has no sales.
+    """
+    for code in stores:
+        has_lines = conn.execute(select(exists().where(order_lines.c.store_code == code))).scalar()
+        if has_lines:
+            continue
+        summary = conn.execute(
+            select(
+                func.count(),
+                func.min(daily_metrics.c.day),
+                func.max(daily_metrics.c.day),
+                func.min(daily_metrics.c.grain),
+            ).where(daily_metrics.c.store_code == code)
+        ).one()
+        count, first, last, grain = summary
+        if count:
+            raise NeedsOrderLinesError(
+                f"{analysis} for store {code!r} need order lines (sku, quantity, unit price, unit cost), but the "
+                f"store has only aggregate totals: {count} {'weekly' if grain == 'week' else 'daily'} rows from "
+                f"{first} to {last}. Import the store's order lines to see this analysis; trends and anomalies "
+                "work on the totals.",
+                details={"store_code": code, "aggregate_rows": int(count)},
+            )
