@@ -75,3 +75,20 @@ def require_columns(columns: Iterable[str], required: Iterable[str], *, what: st
             "Pass the right column names as keyword arguments (e.g. date_col=...) or rename the columns.",
             missing_columns=missing,
         )
+
+
+class RenderError(ReportError, RuntimeError):
+    """A report could not be rendered (HTML template, PDF browser, chart image)."""
+
+
+class BrowserNotFoundError(RenderError):
+    """No Chromium to print PDFs or draw chart images; callers skip the PDF with this message."""
+
+
+class DeliveryError(ReportError, RuntimeError):
+    """An email could not be sent or written to the outbox. Messages never include SMTP credentials."""
+
+    def __init__(self, message: str, *, message_id: str | None = None, recipients: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.message_id = message_id
+        self.recipients = tuple(recipients)
