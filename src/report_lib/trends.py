@@ -21,7 +21,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from statsmodels.tsa.seasonal import STL
 
 from report_lib.errors import ConfigError, DataValidationError, InsufficientDataError
 from report_lib.kpis import validate_daily
@@ -189,6 +188,8 @@ def decompose(series: pd.Series, *, period: int | None = None, robust: bool = Tr
             "Fill them (e.g. interpolate) or shorten the series.",
             details={"unknown": int(series.isna().sum())},
         )
+    from statsmodels.tsa.seasonal import STL  # imported here: statsmodels costs ~1.4 s to import
+
     fit = STL(series.astype("float64").to_numpy(), period=period, robust=robust).fit()
     return pd.DataFrame(
         {
