@@ -1,8 +1,14 @@
+import datetime as dt
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from report_lib.errors import ConfigError, DataValidationError, InsufficientDataError
+from report_lib.insights import write_insights
+from report_lib.kpis import compute_kpis
+from report_lib.periods import parse_period
 from report_lib.trends import (
     best_and_worst_days,
     decompose,
@@ -201,3 +207,29 @@ def test_best_and_worst_skip_closed_and_unknown_days() -> None:
     got = best_and_worst_days(frame, n=1)
     assert got["day"].dt.strftime("%m-%d").tolist() == ["03-07", "03-04"]
     assert best_and_worst_days(daily({"2024-03-04": 5.0})).shape[0] == 1
+
+
+@pytest.mark.shared_data
+def test_walmart_weekly_store_gets_kpis_trends_and_stl(shared_data: Path) -> None:
+    raw = pd.read_csv(shared_data / "walmart_store_sales" / "Walmart_Store_sales.csv")
+    raw["Date"] = pd.to_datetime(raw["Date"], format="%d-%m-%Y")
+    store = raw[raw["Store"] == 1]
+    frame = pd.DataFrame({"store_code": "1", "day": store["Date"], "grain": "week", "revenue": store["Weekly_Sales"]})
+    for name in ["orders", "units", "customers", "cost", "margin", "returns", "return_units"]:
+        frame[name] = NAN  # aggregate data: only sales are known
+
+    weekly = resample_metric(frame)
+    assert weekly.index.freqstr == "W-FRI" and len(weekly) == 143  # 2010-02-05 .. 2012-10-26, no missing week
+    assert weekly.sum() == pytest.approx(store["Weekly_Sales"].sum())
+    parts = decompose(weekly)  # period 52: 143 weeks is more than two years
+    assert parts["seasonal"].abs().max() > 0
+    assert growth_rates(weekly)["yoy_pct"].notna().sum() == 143 - 52
+
+    september = store[(store["Date"] >= "2012-09-01") & (store["Date"] <= "2012-09-30")]["Weekly_Sales"]
+    period = parse_period("2012-09", today=dt.date(2012, 11, 1))
+    table = compute_kpis(frame, period).set_index("kpi")
+    assert len(september) == 4 and table.loc["revenue", "value"] == pytest.approx(september.sum())
+    assert table.loc["revenue", "approximate"] and np.isnan(table.loc["aov", "value"])
+    assert "approximate, from weekly totals" in write_insights(compute_kpis(frame, period), period=period)[0]
+    with pytest.raises(InsufficientDataError, match="weekly"):
+        weekday_profile(frame)

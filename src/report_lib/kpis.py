@@ -119,6 +119,8 @@ def _as_days(values: pd.Series, name: str) -> pd.Series:
 
 
 def _as_numbers(values: pd.Series, name: str) -> pd.Series:
+    if values.dtype == "float64":
+        return values
     try:
         return pd.to_numeric(values, errors="raise").astype("float64")
     except (ValueError, TypeError) as exc:
@@ -129,7 +131,7 @@ def _as_numbers(values: pd.Series, name: str) -> pd.Series:
 
 
 def _check_grains(frame: pd.DataFrame, grain_col: str) -> None:
-    unknown = sorted(set(frame[grain_col].astype(str)) - set(GRAINS))
+    unknown = sorted(set(map(str, frame[grain_col].unique())) - set(GRAINS))
     if unknown:
         raise DataValidationError(
             f"Column {grain_col!r} has values {unknown}; expected only 'day' or 'week' (weekly rows dated by "
@@ -150,25 +152,26 @@ def _check_duplicates(frame: pd.DataFrame, store_col: str, day_col: str) -> None
 
 
 def _check_non_negative(frame: pd.DataFrame, columns: Sequence[str], day_col: str) -> None:
-    for name in columns:
-        negative = frame[frame[name] < 0]
-        if not negative.empty:
-            raise DataValidationError(
-                f"Column {name!r} has {len(negative)} negative values (first on "
-                f"{negative[day_col].iloc[0]:%Y-%m-%d}: {negative[name].iloc[0]}); expected values >= 0 "
-                "(returns are a positive amount; revenue, units, cost and margin may be negative).",
-                details={"column": name, "negative_rows": len(negative)},
-            )
+    negative = frame[list(columns)] < 0
+    for name in negative.columns[negative.any().to_numpy()]:
+        rows = frame[negative[name]]
+        raise DataValidationError(
+            f"Column {name!r} has {len(rows)} negative values (first on "
+            f"{rows[day_col].iloc[0]:%Y-%m-%d}: {rows[name].iloc[0]}); expected values >= 0 "
+            "(returns are a positive amount; revenue, units, cost and margin may be negative).",
+            details={"column": name, "negative_rows": len(rows)},
+        )
 
 
 def _check_overlaps(frame: pd.DataFrame, store_col: str, day_col: str, grain_col: str) -> None:
     """A weekly row covers its last day and the six before; a daily row inside that span would count twice."""
-    weekly = frame.loc[frame[grain_col] == "week", [store_col, day_col]]
-    if weekly.empty or (frame[grain_col] == "day").sum() == 0:
+    is_week = (frame[grain_col] == "week").to_numpy()
+    if not is_week.any() or is_week.all():
         return
+    weekly = frame.loc[is_week, [store_col, day_col]]
     spans = weekly.loc[weekly.index.repeat(7)].copy()
     spans["covered"] = spans[day_col] - pd.to_timedelta(np.tile(np.arange(7), len(weekly)), unit="D")
-    daily = frame.loc[frame[grain_col] == "day", [store_col, day_col]]
+    daily = frame.loc[~is_week, [store_col, day_col]]
     clash = spans.merge(daily, left_on=[store_col, "covered"], right_on=[store_col, day_col], suffixes=("", "_d"))
     clash = clash.sort_values([store_col, "covered"])
     if not clash.empty:
@@ -194,18 +197,25 @@ def period_totals(
     ``approximate`` (weekly rows that do not tile the period) and ``customers_exact`` (only a single row is exact).
     """
     start, end = pd.Timestamp(period.start), pd.Timestamp(period.end)
-    rows = daily[(daily[day_col] >= start) & (daily[day_col] <= end)]
-    weekly_days = rows.loc[rows[grain_col] == "week", day_col]
+    days = daily[day_col].to_numpy()
+    inside = (days >= start.to_datetime64()) & (days <= end.to_datetime64())
+    values = daily[list(METRICS)].to_numpy(dtype="float64")[inside]
+    weekly_days = days[inside & (daily[grain_col] == "week").to_numpy()]
     approximate = bool(len(weekly_days)) and weekly_rows_are_approximate(
-        weekly_days.min().date(), weekly_days.max().date(), start=period.start, end=period.end
+        pd.Timestamp(weekly_days.min()).date(),
+        pd.Timestamp(weekly_days.max()).date(),
+        start=period.start,
+        end=period.end,
     )
+    # a total is unknown (NaN) when the period has no rows or any row lacks the metric: never a partial sum
+    sums = values.sum(axis=0) if len(values) else np.full(len(METRICS), np.nan)
     totals: dict[str, object] = {"start": start, "end": end, "label": period.label}
-    totals.update({name: _strict_sum(rows[name]) for name in METRICS})
+    totals.update({name: float(total) for name, total in zip(METRICS, sums, strict=True)})
     totals.update(
-        rows=len(rows),
+        rows=len(values),
         weekly_rows=len(weekly_days),
         approximate=approximate,
-        customers_exact=len(rows) == 1,
+        customers_exact=len(values) == 1,
     )
     return pd.Series(totals, dtype=object)
 
@@ -216,13 +226,6 @@ def weekly_rows_are_approximate(
     """Whether weekly rows ending on these days fail to tile the period exactly (a week starts before the period,
     or the last counted week ends before the period does)."""
     return first_week_end - dt.timedelta(days=6) < start or last_week_end < end
-
-
-def _strict_sum(values: pd.Series) -> float:
-    """The sum, NaN when there are no values or any is unknown (never a partial sum)."""
-    if values.empty or values.isna().any():
-        return float("nan")
-    return float(values.sum())
 
 
 def comparison_totals(
