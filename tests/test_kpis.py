@@ -213,6 +213,7 @@ def test_weekly_rows_in_a_month_are_summed_by_week_end_and_flagged() -> None:
         (lambda f: f.assign(grain="month"), "expected only 'day' or 'week'"),
         (lambda f: f.assign(day="soon"), "not dates"),
         (lambda f: f.assign(revenue="lots"), "'revenue' has values that are not numbers"),
+        (lambda f: f.assign(units=f["units"] / (f["orders"] - 4)), "'units' has 1 infinite values"),
         (lambda f: pd.concat([f, weekly(["2024-03-06"])]), "daily row on 2024-03-04 inside the week ending 2024-03-06"),
     ],
 )

@@ -1,6 +1,8 @@
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from report_lib.errors import ConfigError
 from report_lib.periods import Period, label_for, parse_period
@@ -104,3 +106,22 @@ def test_load_range_covers_all_comparisons() -> None:
     period = parse_period("2024-W10", today=TODAY)
     assert period.load_range() == (D(2023, 3, 6), D(2024, 3, 10))
     assert period.contains(D(2024, 3, 10)) and not period.contains(D(2024, 3, 11))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.dates(min_value=D(2001, 1, 1), max_value=D(2098, 12, 31)),
+    length=st.integers(min_value=1, max_value=400),
+)
+def test_comparison_invariants(start: dt.date, length: int) -> None:
+    end = start + dt.timedelta(days=length - 1)
+    period = Period(start, end, label_for(start, end))
+    previous, last_year = period.previous(), period.same_last_year()
+    assert previous.end == start - dt.timedelta(days=1)  # always immediately before
+    assert parse_period(period.label, today=TODAY) == period  # labels parse back to the same period
+    if period.whole_months:
+        assert previous.whole_months == period.whole_months
+        assert (last_year.start.year, last_year.start.month) == (start.year - 1, start.month)
+    else:
+        assert previous.days == last_year.days == period.days
+        assert (start - last_year.start).days == 364 and last_year.start.weekday() == start.weekday()

@@ -119,15 +119,21 @@ def _as_days(values: pd.Series, name: str) -> pd.Series:
 
 
 def _as_numbers(values: pd.Series, name: str) -> pd.Series:
-    if values.dtype == "float64":
-        return values
     try:
-        return pd.to_numeric(values, errors="raise").astype("float64")
+        numbers = values if values.dtype == "float64" else pd.to_numeric(values, errors="raise").astype("float64")
     except (ValueError, TypeError) as exc:
         raise DataValidationError(
             f"Column {name!r} has values that are not numbers ({exc}); expected numbers, empty where unknown.",
             details={"column": name},
         ) from exc
+    infinite = int(np.isinf(numbers.to_numpy()).sum())
+    if infinite:
+        raise DataValidationError(
+            f"Column {name!r} has {infinite} infinite values; expected finite numbers (empty where unknown). "
+            "Check the import for a division by zero.",
+            details={"column": name, "infinite_rows": infinite},
+        )
+    return numbers
 
 
 def _check_grains(frame: pd.DataFrame, grain_col: str) -> None:
