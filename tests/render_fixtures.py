@@ -147,11 +147,12 @@ def smtp_server(*, user: str | None = None, password: str | None = None, **smtp_
     def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
         login, secret = auth_data.login.decode(), auth_data.password.decode()
         sink.logins.append((login, secret))
-        return AuthResult(success=(login, secret) == (user, password))
+        return AuthResult(success=(login, secret) == (user, password), handled=False)  # False: the server answers 535
 
     options: dict[str, Any] = dict(smtp_options)
     if user is not None:
-        options.update(authenticator=authenticator, auth_required=True, auth_require_tls=False)
+        options.update(authenticator=authenticator, auth_required=True)
+        options.setdefault("auth_require_tls", "tls_context" in options)
     controller = Controller(sink, hostname="127.0.0.1", port=sink.port, **options)
     controller.start()
     try:

@@ -9,10 +9,13 @@ from typing import Any
 
 import jinja2
 
+from report_lib.insights import MISSING, format_kpi, format_pct
+
 PRODUCT_NAME = "Store Performance Reports"
 TEMPLATE_DIR = Path(__file__).resolve().parents[3] / "templates"
 
-# Neutral, print-friendly palette; templates/nbconvert/store_report/static/report.css uses the same values.
+# Neutral, print-friendly palette. Favourable/unfavourable are the charts' colourblind-safe up/down colours
+# (report_lib.charts.UP_COLOR / DOWN_COLOR); templates/nbconvert/store_report/static/report.css repeats these values.
 PALETTE: dict[str, str] = {
     "ink": "#1f2933",
     "muted": "#616e7c",
@@ -20,15 +23,14 @@ PALETTE: dict[str, str] = {
     "accent_text": "#ffffff",
     "rule": "#d9dee4",
     "tile": "#f5f7fa",
-    "good": "#1e7b4f",
-    "bad": "#b3261e",
+    "good": "#0072B2",
+    "bad": "#D55E00",
     "flat": "#616e7c",
 }
-FONT_STACK = "'Segoe UI', 'Helvetica Neue', Arial, 'DejaVu Sans', sans-serif"
+FONT_STACK = "'DejaVu Sans', Arial, Helvetica, sans-serif"  # as report_lib.charts.FONT
 
-CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CHF": "CHF "}
 LOWER_IS_BETTER = frozenset({"return_rate", "returns", "return_units", "stockouts", "shrink"})
-MISSING = "n/a"
+NO_COMPARISON = "no comparison"
 
 
 def _number(value: Any) -> float | None:
@@ -39,41 +41,28 @@ def _number(value: Any) -> float | None:
 
 
 def format_value(value: Any, unit: str | None = None, *, currency: str | None = None) -> str:
-    """A KPI value as people read it: money with the currency, counts with separators, percents with %."""
+    """A KPI value as the insights sentences write it (report_lib.insights formats numbers in one place)."""
     number = _number(value)
     if number is None:
         return MISSING if value is None or isinstance(value, float) else str(value)
-    if unit == "money":
-        code = (currency or "").upper()
-        digits = 0 if abs(number) >= 1000 else 2
-        text = f"{abs(number):,.{digits}f}"
-        sign = "-" if number < 0 else ""
-        if code in CURRENCY_SYMBOLS:
-            return f"{sign}{CURRENCY_SYMBOLS[code]}{text}"
-        return f"{sign}{text} {code}".rstrip()
-    if unit == "percent":
-        return f"{number:.1f} %"
-    if unit == "count":
-        return f"{number:,.0f}"
-    return f"{number:,.2f}"
+    return format_kpi(number, unit or "ratio", currency or "USD")
 
 
 def format_change(row: Mapping[str, Any]) -> str:
     """The change against the comparison period: percentage points for percent KPIs, else percent."""
-    if row.get("unit") == "percent":
-        points = _number(row.get("change"))
-        if points is None:
-            return "no comparison"
-        return f"{points:+.1f} pp"
-    pct = _number(row.get("change_pct"))
-    return "no comparison" if pct is None else f"{pct:+.1f} %"
+    points = row.get("unit") == "percent"
+    change = _number(row.get("change" if points else "change_pct"))
+    if change is None:
+        return NO_COMPARISON
+    text = format_pct(change, signed=True)
+    return text.removesuffix("%") + " pp" if points else text
 
 
 def change_tone(row: Mapping[str, Any]) -> str:
     """'good', 'bad' or 'flat' for colouring a KPI's change (a rising return rate is bad)."""
     key = "change" if row.get("unit") == "percent" else "change_pct"
     change = _number(row.get(key))
-    if change is None or abs(change) < 0.05:
+    if change is None or round(change, 1) == 0:
         return "flat"
     rising = change > 0
     return "bad" if rising == (row.get("kpi") in LOWER_IS_BETTER) else "good"

@@ -1,0 +1,191 @@
+"""Deliver a built email: by SMTP when REPORT_SMTP_URL is set, else as an .eml file in the outbox.
+
+``REPORT_SMTP_URL`` is ``smtp://user:pass@host:587?starttls=1`` (plain, optionally upgraded with STARTTLS) or
+``smtps://user:pass@host:465`` (TLS from the start); user and password are percent-decoded and optional. The
+password never appears in an error message or a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import getaddresses
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from report_lib.config import Settings
+from report_lib.errors import ConfigError, DeliveryError
+from report_lib.files import write_atomic
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
+TRUE_VALUES = ("1", "true", "yes", "on")
+DEFAULT_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    """A parsed REPORT_SMTP_URL; ``repr`` and ``safe_url`` hide the password."""
+
+    host: str
+    port: int
+    use_ssl: bool = False
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout: float = DEFAULT_TIMEOUT_S
+
+    @property
+    def safe_url(self) -> str:
+        scheme = "smtps" if self.use_ssl else "smtp"
+        user = f"{self.username}:***@" if self.username else ""
+        query = "?starttls=1" if self.starttls else ""
+        return f"{scheme}://{user}{self.host}:{self.port}{query}"
+
+    def __repr__(self) -> str:
+        return f"SmtpTarget({self.safe_url})"
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What happened to one message: ``status`` is 'sent' (SMTP) or 'written' (outbox), as in email_deliveries."""
+
+    status: str
+    message_id: str
+    recipients: tuple[str, ...]
+    path: Path | None = None
+    refused: tuple[str, ...] = ()
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """Parse REPORT_SMTP_URL; raises ConfigError (without the password) when it is not usable."""
+    parts = urlsplit(url.strip())
+    shown = f"{parts.scheme}://{parts.username + ':***@' if parts.username else ''}{parts.hostname or ''}"
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        raise ConfigError(
+            f"REPORT_SMTP_URL {shown!r} is not usable; expected smtp://user:pass@host:587?starttls=1 or "
+            "smtps://user:pass@host:465 (user and password optional, percent-encoded)."
+        )
+    try:
+        port = parts.port or DEFAULT_PORTS[parts.scheme]
+    except ValueError as exc:
+        raise ConfigError(f"REPORT_SMTP_URL {shown!r} has an invalid port; expected a number such as 587.") from exc
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    try:
+        timeout = float(query.get("timeout", DEFAULT_TIMEOUT_S))
+    except ValueError as exc:
+        raise ConfigError(f"REPORT_SMTP_URL {shown!r} has timeout={query['timeout']!r}; expected seconds.") from exc
+    return SmtpTarget(
+        host=parts.hostname,
+        port=port,
+        use_ssl=parts.scheme == "smtps",
+        starttls=query.get("starttls", "").lower() in TRUE_VALUES,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        timeout=timeout,
+    )
+
+
+def _recipients(message: EmailMessage) -> tuple[str, ...]:
+    fields = [str(value) for name in ("To", "Cc", "Bcc") for value in message.get_all(name, [])]
+    return tuple(address for _, address in getaddresses(fields) if address)
+
+
+def deliver(message: EmailMessage, settings: Settings) -> DeliveryResult:
+    """Send ``message`` by SMTP (settings.smtp_url) or write it to settings.outbox_dir as ``<message-id>.eml``.
+
+    Raises:
+        DeliveryError: no Message-ID or recipients, the SMTP server refused or could not be reached, or the outbox
+            is not writable. The message names the server without its password.
+    """
+    message_id = str(message.get("Message-ID") or "")
+    recipients = _recipients(message)
+    if not message_id or not recipients:
+        raise DeliveryError(
+            f"The message has {'no Message-ID' if not message_id else 'no recipients'}; expected both. "
+            "Build it with build_store_email or build_digest_email.",
+            message_id=message_id or None,
+        )
+    if settings.smtp_url:
+        return _send_smtp(message, parse_smtp_url(settings.smtp_url), message_id, recipients)
+    return _write_outbox(message, settings.outbox_dir, message_id, recipients)
+
+
+def outbox_name(message_id: str) -> str:
+    """A safe file name for a Message-ID: letters, digits, dots, dashes and @ only."""
+    slug = re.sub(r"[^A-Za-z0-9.@-]+", "_", message_id.strip().strip("<>")).strip("._")
+    return f"{slug[:150] or 'message'}.eml"
+
+
+def _write_outbox(message: EmailMessage, outbox: Path, message_id: str, recipients: tuple[str, ...]) -> DeliveryResult:
+    path = outbox / outbox_name(message_id)
+    try:
+        write_atomic(path, message.as_bytes())
+    except OSError as exc:
+        raise DeliveryError(
+            f"Could not write {path}: {exc}. Expected a writable REPORT_OUTBOX_DIR ({outbox}); create it or point "
+            "REPORT_OUTBOX_DIR elsewhere.",
+            message_id=message_id,
+            recipients=recipients,
+        ) from exc
+    log.info("wrote %s for %s (no REPORT_SMTP_URL)", path, ", ".join(recipients))
+    return DeliveryResult(status="written", message_id=message_id, recipients=recipients, path=path)
+
+
+def _send_smtp(
+    message: EmailMessage, target: SmtpTarget, message_id: str, recipients: tuple[str, ...]
+) -> DeliveryResult:
+    context = ssl.create_default_context()
+    try:
+        if target.use_ssl:
+            client: smtplib.SMTP = smtplib.SMTP_SSL(target.host, target.port, timeout=target.timeout, context=context)
+        else:
+            client = smtplib.SMTP(target.host, target.port, timeout=target.timeout)
+        with client:
+            if target.starttls:
+                client.starttls(context=context)
+            if target.username:
+                _login(client, target.username, target.password or "")
+            refused = client.send_message(message)
+    except (smtplib.SMTPException, OSError) as exc:  # ssl.SSLError and timeouts are OSErrors
+        raise DeliveryError(
+            f"Could not send {message_id} to {', '.join(recipients)} via {target.safe_url}: "
+            f"{_redact(f'{type(exc).__name__}: {exc}', target.password)}{_hint(exc, target)}. Check "
+            "REPORT_SMTP_URL (host, port, starttls, credentials) and that the server accepts these recipients; the "
+            "send can be retried.",
+            message_id=message_id,
+            recipients=recipients,
+        ) from exc
+    if refused:
+        log.warning("%s: the server refused %s", message_id, ", ".join(sorted(refused)))
+    log.info("sent %s to %s via %s", message_id, ", ".join(recipients), target.safe_url)
+    return DeliveryResult(status="sent", message_id=message_id, recipients=recipients, refused=tuple(sorted(refused)))
+
+
+def _login(client: smtplib.SMTP, username: str, password: str) -> None:
+    """Log in once with PLAIN or LOGIN (smtplib.login would retry refused credentials with every mechanism)."""
+    client.ehlo_or_helo_if_needed()
+    if not client.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
+    advertised = client.esmtp_features["auth"].upper().split()
+    client.user, client.password = username, password  # read by auth_plain / auth_login (documented)
+    for mechanism, answer in (("PLAIN", client.auth_plain), ("LOGIN", client.auth_login)):
+        if mechanism in advertised:
+            client.auth(mechanism, answer)
+            return
+    client.login(username, password)  # CRAM-MD5 and whatever else smtplib knows
+
+
+def _hint(exc: BaseException, target: SmtpTarget) -> str:
+    if isinstance(exc, smtplib.SMTPNotSupportedError) and "AUTH" in str(exc) and not target.starttls:
+        return " (servers often offer AUTH only after STARTTLS: add ?starttls=1 to REPORT_SMTP_URL)"
+    return ""
+
+
+def _redact(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
