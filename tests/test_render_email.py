@@ -21,7 +21,7 @@ from render_fixtures import INSIGHTS, KPIS, smtp_server
 
 from report_lib.config import Settings
 from report_lib.errors import ConfigError, DeliveryError
-from report_lib.render.delivery import deliver, outbox_name, parse_smtp_url
+from report_lib.render.delivery import check_smtp, deliver, outbox_name, parse_smtp_url
 from report_lib.render.email import StoreSummary, build_digest_email, build_store_email, message_id_for
 
 SENDER = "Store Reports <reports@example.com>"
@@ -240,6 +240,19 @@ def test_smtp_failures_name_the_server_but_never_the_password() -> None:
         assert f"smtp://reports:***@127.0.0.1:{sink.port}" in str(error.value)
         assert "s3cr" not in text and PASSWORD_IN_URL not in text
         assert error.value.message_id == message["Message-ID"]
+
+
+@PLAIN_AUTH
+def test_check_smtp_logs_in_and_reports_without_the_password() -> None:
+    with smtp_server(user="reports", password=PASSWORD) as sink:
+        summary = check_smtp(f"smtp://reports:{PASSWORD_IN_URL}@127.0.0.1:{sink.port}")
+        with pytest.raises(DeliveryError, match="Could not reach the SMTP server") as refused:
+            check_smtp(f"smtp://reports:wrong-{PASSWORD_IN_URL}@127.0.0.1:{sink.port}")
+    assert summary.startswith(f"smtp://reports:***@127.0.0.1:{sink.port} answers NOOP with 250, logged in")
+    assert "auth" in summary
+    assert "s3cr" not in summary and "s3cr" not in str(refused.value)
+    assert sink.logins == [("reports", PASSWORD), ("reports", "wrong-" + PASSWORD)]
+    assert sink.envelopes == []
 
 
 def test_starttls_requested_from_a_server_without_it_fails_clearly() -> None:

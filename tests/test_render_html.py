@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,10 +23,11 @@ from render_fixtures import (
     require_chromium,
 )
 
-from report_lib.errors import BrowserNotFoundError, RenderError
+from report_lib.errors import BrowserNotFoundError, RenderError, ReportNotFoundError
 from report_lib.record import RECORD_MIMETYPE, read_records
 from report_lib.render.html import notebook_to_html, render_html
 from report_lib.render.pdf import html_to_pdf
+from report_lib.render.report import render_outputs
 
 REMOTE_REFERENCE = re.compile(r"<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=[\"']?(?:https?:)?//", re.IGNORECASE)
 
@@ -133,15 +136,39 @@ def test_charts_draw_in_an_offline_browser(rendered: tuple[Path, Path, str]) -> 
     assert STORE_NAME in header
 
 
-def test_pdf_pages_carry_the_charts(rendered: tuple[Path, Path, str]) -> None:
+def test_render_outputs_writes_html_and_a_pdf_with_the_charts(rendered: tuple[Path, Path, str], tmp_path: Path) -> None:
     require_chromium()
-    pdf = html_to_pdf(rendered[1], rendered[1].with_name("pdf") / "store_overview.pdf")
+    executed = shutil.copy(rendered[0], tmp_path / "store_overview.ipynb")
+    written = render_outputs(Path(executed), formats=("html", "pdf"), title="Store overview")
+    assert written == {"html": str(tmp_path / "store_overview.html"), "pdf": str(tmp_path / "store_overview.pdf")}
+    pdf = Path(written["pdf"])
     assert pdf.read_bytes()[:5] == b"%PDF-"
     pages = pdf_pages(pdf)
     assert 1 <= len(pages) <= 4
     assert all(ink_fraction(page) > 0.01 for page in pages)  # no blank page
     assert max(colour_fraction(page, PLOTLY_BLUE) for page in pages) > 0.01  # drawn traces, not empty axes
-    assert [p.name for p in pdf.parent.iterdir() if p.suffix == ".pdf"] == ["store_overview.pdf"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".ppm")) == [
+        "store_overview.html",
+        "store_overview.ipynb",
+        "store_overview.pdf",
+    ]  # no temporary files left behind
+
+
+def test_without_a_browser_the_pdf_is_skipped_with_a_warning(
+    rendered: tuple[Path, Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("REPORT_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    executed = Path(shutil.copy(rendered[0], tmp_path / "kpis.ipynb"))
+    with caplog.at_level(logging.WARNING, logger="report_lib.render.report"):
+        written = render_outputs(executed, formats=("pdf",))
+    assert written == {}
+    assert "kpis.pdf: No Chromium found" in caplog.text and "REPORT_CHROMIUM" in caplog.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kpis.ipynb"]
+
+
+def test_unknown_output_formats_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ReportNotFoundError, match="No output format named 'docx'; known: html, pdf"):
+        render_outputs(tmp_path / "x.ipynb", formats=("html", "docx"))
 
 
 def test_pdf_without_a_browser_or_html_raises_clearly(tmp_path: Path) -> None:

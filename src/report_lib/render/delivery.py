@@ -11,6 +11,8 @@ import logging
 import re
 import smtplib
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses
@@ -137,27 +139,39 @@ def _write_outbox(message: EmailMessage, outbox: Path, message_id: str, recipien
     return DeliveryResult(status="written", message_id=message_id, recipients=recipients, path=path)
 
 
+@contextmanager
+def _session(target: SmtpTarget) -> Iterator[smtplib.SMTP]:
+    """A connected (TLS, logged-in when configured) SMTP client, closed afterwards."""
+    context = ssl.create_default_context()
+    if target.use_ssl:
+        client: smtplib.SMTP = smtplib.SMTP_SSL(target.host, target.port, timeout=target.timeout, context=context)
+    else:
+        client = smtplib.SMTP(target.host, target.port, timeout=target.timeout)
+    with client:
+        if target.starttls:
+            client.starttls(context=context)
+        if target.username:
+            _login(client, target.username, target.password or "")
+        yield client
+
+
+def _failure(action: str, exc: BaseException, target: SmtpTarget) -> str:
+    return (
+        f"Could not {action} via {target.safe_url}: {_redact(f'{type(exc).__name__}: {exc}', target.password)}"
+        f"{_hint(exc, target)}. Check REPORT_SMTP_URL (host, port, starttls, credentials)"
+    )
+
+
 def _send_smtp(
     message: EmailMessage, target: SmtpTarget, message_id: str, recipients: tuple[str, ...]
 ) -> DeliveryResult:
-    context = ssl.create_default_context()
     try:
-        if target.use_ssl:
-            client: smtplib.SMTP = smtplib.SMTP_SSL(target.host, target.port, timeout=target.timeout, context=context)
-        else:
-            client = smtplib.SMTP(target.host, target.port, timeout=target.timeout)
-        with client:
-            if target.starttls:
-                client.starttls(context=context)
-            if target.username:
-                _login(client, target.username, target.password or "")
+        with _session(target) as client:
             refused = client.send_message(message)
     except (smtplib.SMTPException, OSError) as exc:  # ssl.SSLError and timeouts are OSErrors
         raise DeliveryError(
-            f"Could not send {message_id} to {', '.join(recipients)} via {target.safe_url}: "
-            f"{_redact(f'{type(exc).__name__}: {exc}', target.password)}{_hint(exc, target)}. Check "
-            "REPORT_SMTP_URL (host, port, starttls, credentials) and that the server accepts these recipients; the "
-            "send can be retried.",
+            _failure(f"send {message_id} to {', '.join(recipients)}", exc, target)
+            + " and that the server accepts these recipients; the send can be retried.",
             message_id=message_id,
             recipients=recipients,
         ) from exc
@@ -165,6 +179,25 @@ def _send_smtp(
         log.warning("%s: the server refused %s", message_id, ", ".join(sorted(refused)))
     log.info("sent %s to %s via %s", message_id, ", ".join(recipients), target.safe_url)
     return DeliveryResult(status="sent", message_id=message_id, recipients=recipients, refused=tuple(sorted(refused)))
+
+
+def check_smtp(smtp_url: str) -> str:
+    """Connect, upgrade/log in as configured and say NOOP, for ``runner.py health``; returns a one-line summary.
+
+    Raises:
+        ConfigError: the URL is not usable. DeliveryError: the server cannot be reached or refuses the login.
+    """
+    target = parse_smtp_url(smtp_url)
+    try:
+        with _session(target) as client:
+            client.ehlo_or_helo_if_needed()
+            code, _ = client.noop()
+            features = sorted(client.esmtp_features)
+    except (smtplib.SMTPException, OSError) as exc:
+        raise DeliveryError(_failure("reach the SMTP server", exc, target) + ".") from exc
+    login = ", logged in" if target.username else ""
+    tls = ", TLS" if target.use_ssl or target.starttls else ""
+    return f"{target.safe_url} answers NOOP with {code}{tls}{login} (extensions: {', '.join(features) or 'none'})"
 
 
 def _login(client: smtplib.SMTP, username: str, password: str) -> None:

@@ -27,7 +27,10 @@ from report_lib.render.brand import (
     template_environment,
     text_list,
 )
+from report_lib.render.delivery import check_smtp, deliver
 from report_lib.render.images import EMAIL_CHART_WIDTH, record_figures
+
+__all__ = ["StoreSummary", "build_digest_email", "build_store_email", "check_smtp", "deliver", "message_id_for"]
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,60 @@
+"""One executed notebook -> its report files beside it: ``<notebook>.html`` and ``<notebook>.pdf``.
+
+The runner calls ``render_outputs`` after papermill; output formats are a closed set here (``html``, ``pdf``).
+Without a browser the PDF is skipped with a warning that says how to get one; every other failure raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from report_lib.errors import BrowserNotFoundError, ReportNotFoundError
+from report_lib.render.html import render_html
+from report_lib.render.pdf import PdfPrinter, html_to_pdf
+
+log = logging.getLogger(__name__)
+
+OUTPUT_FORMATS = ("html", "pdf")
+
+
+def render_outputs(
+    executed: Path,
+    *,
+    formats: Sequence[str] = OUTPUT_FORMATS,
+    title: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    browser: str | Path | PdfPrinter | None = None,
+) -> dict[str, str]:
+    """Write the requested formats next to ``executed`` (same name, new suffix); returns format -> path written.
+
+    A PDF alone still needs the HTML: it is rendered into a temporary folder and removed afterwards.
+
+    Raises:
+        ReportNotFoundError: an unknown format. RenderError: the HTML or PDF could not be made.
+    """
+    for name in formats:
+        if name not in OUTPUT_FORMATS:
+            raise ReportNotFoundError("output format", name, OUTPUT_FORMATS)
+    written: dict[str, str] = {}
+    if "html" in formats:
+        html = render_html(executed, executed.with_suffix(".html"), title=title, defaults=defaults)
+        written["html"] = str(html)
+        if "pdf" in formats:
+            _pdf(html, executed.with_suffix(".pdf"), browser, written)
+    elif "pdf" in formats:
+        with tempfile.TemporaryDirectory(prefix=".render-", dir=executed.parent) as work:
+            temporary = Path(work) / executed.with_suffix(".html").name
+            html = render_html(executed, temporary, title=title, defaults=defaults)
+            _pdf(html, executed.with_suffix(".pdf"), browser, written)
+    return written
+
+
+def _pdf(html: Path, pdf: Path, browser: str | Path | PdfPrinter | None, written: dict[str, str]) -> None:
+    try:
+        written["pdf"] = str(html_to_pdf(html, pdf, browser=browser))
+    except BrowserNotFoundError as exc:
+        log.warning("%s: %s", pdf.name, exc)
