@@ -6,19 +6,37 @@ Both methods first remove the weekday pattern, then score each period against a 
   series passed in (a Saturday by the median Saturday). When a weekday's median is zero or negative, a ratio means
   nothing, so that store's series is adjusted by subtraction instead. Weekly rows have no weekday: the step is
   skipped.
-- ``method="robust"``: the modified z-score of Iglewicz & Hoaglin, ``0.6745·(x − median)/MAD``, over a centred
-  window of ``window`` periods of the deseasonalised series (``window=None``: the whole series). When the MAD is 0
-  (more than half the window identical), the mean absolute deviation around the median is used instead:
-  ``0.7979·(x − median)/meanAD`` (0.7979 ≈ √(2/π) makes the meanAD a consistent estimate of σ for normal data).
-  When both are 0 the period scores 0. A centred window follows trend and yearly seasonality; measured on the
-  demo data it beat the whole-series baseline (see benchmarks/bench_anomalies_margins.py and the tests).
+- ``method="robust"`` (the default), in four steps measured on the demo data (recall and precision against its
+  planted anomalies, see benchmarks/bench_anomalies_margins.py; each step cut false alarms):
+  1. ``transform="sqrt"``: the deseasonalised ratio is square-rooted (signed), the variance-stabilising transform of
+     counts; daily revenue is orders times basket, and without it drops scored far lower than spikes of the same
+     factor (``transform="none"`` keeps the ratio).
+  2. The store's level is the centred rolling median over ``window`` periods (default 91: a quarter follows trend
+     and yearly season; a window longer than the series is the whole series).
+  3. ``peers=True`` with at least 4 stores in the input: from each store's deviation the median deviation of the
+     *other* stores that period is taken off, so days the whole chain shares (holidays, Black Friday, chain-wide
+     promotions) are not store anomalies. A second pass leaves the first pass's flags out of
+     that median, so one store's real anomaly does not make the others look odd. Pass one store, or
+     ``peers=False``, to judge a store on its own.
+  4. The modified z-score of Iglewicz & Hoaglin over the store's whole series, ``0.6745·(x − median)/MAD``. When
+     the MAD is 0 (more than half the values identical), the mean absolute deviation around the median is used
+     instead, ``0.7979·(x − median)/meanAD`` (0.7979 ≈ √(2/π) makes the meanAD a consistent estimate of σ for
+     normal data). When both are 0 the period scores 0.
+  ``expected`` is the value the baseline predicts (level, chain and weekday put back).
 - ``method="rolling"``: ``(x − mean)/std`` of the previous ``window`` periods, excluding the current one (sample
   std). A period is scored only when at least half the window (and 3 periods) has data; a window with zero spread
   leaves the period unscored rather than giving an infinite score.
 
+Measured on the demo (6 stores × 180 days, daily revenue, 8 seeds): recall 1.00 and precision 0.85 pooled at the
+default threshold, precision 0.64–1.00 per seed. The demo's revenue has natural days (big baskets, big returns) as
+far out as the planted ones, at |score| 3.5–4.3; ``threshold=4.0`` traded recall 0.94 for precision 0.98 on the
+seeds used for tuning. On those 7 seeds, without the chain step precision fell from 0.89 to 0.81, without the
+square root recall fell from 1.00 to 0.89, and ``rolling`` reached precision 0.50.
+
 Handling of awkward input (documented, tested):
 
-- ``window`` counts periods of the series' grain: days for daily rows, weeks for weekly rows.
+- ``window`` counts periods of the series' grain: days for daily rows, weeks for weekly rows. It defaults to 91
+  for ``robust`` and 28 for ``rolling``.
 - Store-closed periods (``orders_col`` equal to 0, e.g. Christmas Day) are excluded: they are neither scored nor
   used in any baseline. Without an ``orders_col`` column no period counts as closed.
 - NaN values are missing periods; gaps in the calendar stay gaps (never filled with zero). Neither is flagged.
@@ -46,8 +64,11 @@ from report_lib.errors import DataValidationError, InsufficientDataError, requir
 log = logging.getLogger(__name__)
 
 Method = Literal["robust", "rolling"]
+Transform = Literal["sqrt", "none"]
 METHODS: tuple[str, ...] = ("robust", "rolling")
 DEFAULT_THRESHOLDS: dict[str, float] = {"robust": 3.5, "rolling": 3.0}
+DEFAULT_WINDOWS: dict[str, int] = {"robust": 91, "rolling": 28}
+MIN_PEERS = 3  # other stores with data that period, for the chain's median deviation
 MAD_CONSTANT = 0.6745  # Φ⁻¹(0.75): MAD/0.6745 estimates σ for normal data
 MEAN_AD_CONSTANT = 0.7979  # √(2/π): meanAD/0.7979 estimates σ for normal data
 SEVERITY_BANDS: tuple[tuple[float, str], ...] = ((2.5, "extreme"), (1.5, "high"), (1.0, "moderate"))
@@ -80,7 +101,9 @@ def detect_anomalies(
     method: Method = "robust",
     metric: str = "revenue",
     threshold: float | None = None,
-    window: int | None = 28,
+    window: int | None = None,
+    transform: Transform = "sqrt",
+    peers: bool = True,
     min_periods: int = 14,
     date_col: str = "day",
     value_col: str | None = None,
@@ -97,14 +120,19 @@ def detect_anomalies(
         DataValidationError: missing columns, duplicated days, mixed grains, non-numeric or infinite values.
         InsufficientDataError: no store has ``min_periods`` usable periods (empty store or period included).
     """
-    if method not in METHODS:
-        raise DataValidationError(f"method is {method!r}; expected one of {', '.join(METHODS)}")
-    limit = DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
-    if limit <= 0 or (window is not None and window < 3) or (window is None and method == "rolling"):
+    if method not in METHODS or transform not in ("sqrt", "none"):
         raise DataValidationError(
-            f"threshold={threshold!r}, window={window!r} for method {method!r}; expected a positive threshold and a "
-            "window of at least 3 periods (window=None, the whole series, only for method='robust')"
+            f"method is {method!r} and transform {transform!r}; expected a method in {METHODS} and a transform "
+            "'sqrt' or 'none'"
         )
+    limit = DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
+    span = DEFAULT_WINDOWS[method] if window is None else int(window)
+    if limit <= 0 or span < 3:
+        raise DataValidationError(
+            f"threshold={threshold!r}, window={window!r}; expected a positive threshold and a window of at least 3 "
+            "periods"
+        )
+    options = _Options(method=method, limit=limit, window=span, root=transform == "sqrt", peers=peers)
     rows = _validated(
         daily,
         id_col=id_col,
@@ -113,10 +141,7 @@ def detect_anomalies(
         orders_col=orders_col,
         grain_col=grain_col,
     )
-    parts = [
-        _flag_panel(panel, method=method, limit=limit, window=window, raw=raw)
-        for panel, raw in _panels(rows, min_periods=min_periods)
-    ]
+    parts = [_flag_panel(panel, options, raw=raw) for panel, raw in _panels(rows, min_periods=min_periods)]
     return _flags_frame(parts, metric=metric, method=method, limit=limit)
 
 
@@ -152,6 +177,15 @@ def severity_of(score: float, threshold: float) -> str:
     """The severity band of a score (see the module docstring); '' below the threshold."""
     ratio = abs(score) / threshold
     return next((name for floor, name in SEVERITY_BANDS if ratio >= floor), "")
+
+
+@dataclass(frozen=True)
+class _Options:
+    method: str
+    limit: float
+    window: int
+    root: bool  # square-root the ratios (robust)
+    peers: bool
 
 
 @dataclass(frozen=True)
@@ -288,16 +322,16 @@ def _panel(rows: _Rows, selected: np.ndarray, *, step: int) -> tuple[_Panel, np.
     return _Panel(ids=rows.ids[present], step=step, first=first, offsets=offsets, matrix=matrix), raw
 
 
-def _flag_panel(panel: _Panel, *, method: str, limit: float, window: int | None, raw: np.ndarray) -> _Flags:
+def _flag_panel(panel: _Panel, options: _Options, *, raw: np.ndarray) -> _Flags:
     factors, multiplicative = _weekday_factors(panel)
     divide = multiplicative[:, None]
-    adjusted = np.where(divide, panel.matrix / np.where(divide, factors, 1.0), panel.matrix - factors)
-    if method == "robust":
-        score, center = _robust_scores(adjusted, window)
+    ratio = np.where(divide, panel.matrix / np.where(divide, factors, 1.0), panel.matrix - factors)
+    if options.method == "robust":
+        score, baseline = _robust_scores(ratio, options, root=multiplicative & options.root)
     else:
-        score, center = _rolling_scores(adjusted, window or 0)
-    expected = np.where(divide, center * factors, center + factors)
-    rows, cols = np.nonzero(np.isfinite(score) & (np.abs(score) >= limit))
+        score, baseline = _rolling_scores(ratio, options.window)
+    expected = np.where(divide, baseline * factors, baseline + factors)
+    rows, cols = np.nonzero(np.isfinite(score) & (np.abs(score) >= options.limit))
     return _Flags(
         store_code=panel.ids[rows],
         day=(panel.first + cols) * panel.step + panel.offsets[rows],
@@ -348,27 +382,62 @@ def _weekday_factors(panel: _Panel) -> tuple[np.ndarray, np.ndarray]:
     return np.where(np.isfinite(factors), factors, np.where(multiplicative[:, None], 1.0, 0.0)), multiplicative
 
 
-def _robust_scores(adjusted: np.ndarray, window: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Modified z-scores and the baseline (median), over centred windows or the whole series."""
-    if window is None:
-        windows = adjusted[:, None, :]  # one window per store, broadcast over its periods
-    else:
-        half = window // 2
-        padded = np.pad(adjusted, ((0, 0), (half, window - 1 - half)), constant_values=np.nan)
-        windows = np.lib.stride_tricks.sliding_window_view(padded, window, axis=1)
-    center = _nanmedian(windows)
-    spread = np.abs(windows - center[..., None])
-    mad = _nanmedian(spread)
+def _robust_scores(ratio: np.ndarray, options: _Options, *, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Modified z-scores of the deviations from level (and chain), and the baseline in ratio units."""
+    values = np.where(root[:, None], np.sign(ratio) * np.sqrt(np.abs(ratio)), ratio)
+    level = pd.DataFrame(values.T).rolling(options.window, center=True, min_periods=1).median().to_numpy().T
+    deviation = values - level
+    tiny = 1e-9 * np.nan_to_num(_nanmedian(np.abs(values)))[:, None]
+    chain = np.zeros_like(deviation)
+    if options.peers:
+        chain = _chain_deviation(deviation)
+    score, center = _modified_z(deviation - chain, tiny)
+    if options.peers and chain.any():  # again, without the flagged periods in the others' median
+        chain = _chain_deviation(np.where(np.abs(score) >= options.limit, np.nan, deviation))
+        score, center = _modified_z(deviation - chain, tiny)
+    fitted = level + chain + center
+    return score, np.where(root[:, None], np.sign(fitted) * fitted**2, fitted)
+
+
+def _modified_z(deviation: np.ndarray, tiny: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """0.6745·(x − median)/MAD per row (meanAD fallback, 0 when both are 0), and each row's median.
+
+    A spread at or below ``tiny`` (per row: rounding noise relative to the values) counts as 0.
+    """
+    center = _nanmedian(deviation)[:, None]
+    spread = np.abs(deviation - center)
+    mad = _nanmedian(spread)[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_ad = np.nansum(spread, axis=-1) / np.sum(np.isfinite(spread), axis=-1)
-        deviation = adjusted - center
+        mean_ad = (np.nansum(spread, axis=1) / np.sum(np.isfinite(spread), axis=1))[:, None]
         score = np.where(
-            mad > 0,
-            MAD_CONSTANT * deviation / mad,
-            np.where(mean_ad > 0, MEAN_AD_CONSTANT * deviation / mean_ad, 0.0),
+            mad > tiny,
+            MAD_CONSTANT * (deviation - center) / mad,
+            np.where(mean_ad > tiny, MEAN_AD_CONSTANT * (deviation - center) / mean_ad, 0.0),
         )
-    score = np.where(np.isnan(adjusted), np.nan, score)
-    return score, np.broadcast_to(center, adjusted.shape)
+    return np.where(np.isnan(deviation), np.nan, score), center
+
+
+def _chain_deviation(deviation: np.ndarray) -> np.ndarray:
+    """Per cell, the median of the other stores' values in that column (0 with fewer than MIN_PEERS of them).
+
+    Leave-one-out medians from one sort per column: removing rank k from the sorted column shifts ranks >= k.
+    """
+    n_rows = deviation.shape[0]
+    if n_rows <= MIN_PEERS:
+        return np.zeros_like(deviation)
+    order = np.argsort(deviation, axis=0, kind="stable")  # NaN last
+    ordered = np.take_along_axis(deviation, order, axis=0)
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.broadcast_to(np.arange(n_rows)[:, None], order.shape), axis=0)
+    valid = ~np.isnan(deviation)
+    others = valid.sum(axis=0)[None, :] - valid
+
+    def pick(position: np.ndarray) -> np.ndarray:
+        shifted = np.where(valid & (position >= rank), position + 1, position)
+        return np.take_along_axis(ordered, np.clip(shifted, 0, n_rows - 1), axis=0)
+
+    median = (pick(np.maximum(others - 1, 0) // 2) + pick(others // 2)) / 2
+    return np.where(others >= MIN_PEERS, median, 0.0)
 
 
 def _rolling_scores(adjusted: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
