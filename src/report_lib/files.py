@@ -18,6 +18,7 @@ def write_atomic(path: Path, data: bytes | str, *, encoding: str = "utf-8") -> P
             temp.write(payload)
             temp.flush()
             os.fsync(temp.fileno())
+        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp makes files private; reports are meant to be read
         os.replace(temp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -31,3 +32,9 @@ def replace_atomic(source: Path, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(source, target)
     return target
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

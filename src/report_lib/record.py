@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import nbformat
+import pandas as pd
 
 RECORD_MIMETYPE = "application/vnd.report-lib.record+json"
 FIGURE_PREFIX = "figure:"
@@ -23,7 +24,7 @@ def record(name: str, value: Any) -> None:
     from IPython.display import display  # only inside a kernel
 
     payload = {"name": name, "value": _jsonable(value)}
-    display({RECORD_MIMETYPE: payload}, raw=True)
+    display({RECORD_MIMETYPE: payload}, raw=True)  # type: ignore[no-untyped-call]
 
 
 def record_figure(name: str, figure: Any) -> None:
@@ -43,12 +44,16 @@ def read_records(notebook: nbformat.NotebookNode | Mapping[str, Any]) -> dict[st
 
 
 def _jsonable(value: Any) -> Any:
-    if hasattr(value, "to_dict") and hasattr(value, "columns"):  # a DataFrame: a list of row dicts
+    if isinstance(value, pd.DataFrame):  # a list of row dicts
         return _jsonable(value.to_dict(orient="records"))
+    if isinstance(value, pd.Series):  # index (dates as ISO strings) -> value
+        return {_key(k): _jsonable(v) for k, v in value.items()}
+    if value is pd.NaT or value is pd.NA:
+        return None
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {_key(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if hasattr(value, "item"):  # numpy scalars
@@ -56,3 +61,7 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
+
+
+def _key(key: Any) -> str:
+    return key.isoformat() if hasattr(key, "isoformat") else str(key)
