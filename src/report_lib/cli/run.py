@@ -81,7 +81,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
             progress.update(task, total=0 if args.dry_run else len(jobs))
 
         def on_result(result: JobResult) -> None:
-            mark = "ok" if result.status == "ok" else "FAILED"
+            mark = {"ok": "ok", "skipped": "skipped"}.get(result.status, "FAILED")
             progress.update(task, advance=1, last=f"{result.store}/{result.notebook} {mark}")
 
         result = run_batch(request, settings, options, on_plan=on_plan, on_result=on_result)
@@ -99,11 +99,14 @@ def _summary(result: BatchResult, console: Console, *, dry_run: bool) -> None:
     for column in ("store", "notebook", "status", "attempts", "seconds", "error"):
         table.add_column(column)
     for r in sorted(result.results, key=lambda r: (r.store, r.notebook)):
-        status = "[green]ok[/]" if r.status == "ok" else "[red]failed[/]"
+        status = {"ok": "[green]ok[/]", "skipped": "[yellow]skipped[/]"}.get(r.status, "[red]failed[/]")
         table.add_row(r.store, r.notebook, status, str(r.attempts), f"{r.seconds:.1f}", (r.error or "")[:80])
     console.print(table)
-    ok = len(result.results) - len(result.failed)
-    console.print(f"{ok} of {len(result.results)} reports succeeded.")
+    counts = {status: sum(r.status == status for r in result.results) for status in ("ok", "failed", "skipped")}
+    console.print(
+        f"{counts['ok']} of {len(result.results)} reports succeeded, {counts['failed']} failed, "
+        f"{counts['skipped']} not applicable."
+    )
     if result.portal:
         console.print(f"portal: {result.portal}")
     for line in result.deliveries:

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from report_lib.config import Settings
 from report_lib.params import ParameterFiles
 from report_lib.run.backends import get_backend
-from report_lib.run.execute import ExecutionOptions, JobResult, RetryPolicy
+from report_lib.run.execute import ExecutionOptions, JobResult, RetryPolicy, skipped
 from report_lib.run.plan import Job, RunRequest, plan_jobs
 from report_lib.warehouse.engine import create_warehouse_engine, ensure_schema
-from report_lib.warehouse.loaders.daily import load_stores
+from report_lib.warehouse.loaders.daily import load_stores, stores_with_order_lines
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class BatchResult:
 
     @property
     def failed(self) -> list[JobResult]:
-        return [r for r in self.results if r.status != "ok"]
+        return [r for r in self.results if r.status == "failed"]
 
 
 def run_batch(
@@ -56,7 +56,13 @@ def run_batch(
     engine = create_warehouse_engine(database_url)
     ensure_schema(engine)
     files = ParameterFiles.load(settings.parameters_dir)
-    jobs = plan_jobs(request, stores=load_stores(engine), files=files, output_dir=settings.output_dir.resolve())
+    jobs = plan_jobs(
+        request,
+        stores=load_stores(engine),
+        files=files,
+        output_dir=settings.output_dir.resolve(),
+        with_order_lines=stores_with_order_lines(engine),
+    )
     batch = f"{dt.datetime.now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     result = BatchResult(batch, jobs)
     on_plan(jobs)
@@ -73,7 +79,11 @@ def run_batch(
         ),
     )
     backend = get_backend(options.backend)
-    result.results = backend.execute(jobs, execution, workers=options.workers, on_result=on_result)
+    runnable = [job for job in jobs if job.skip_reason is None]
+    result.results = [skipped(job) for job in jobs if job.skip_reason is not None]
+    for skip in result.results:
+        on_result(skip)
+    result.results += backend.execute(runnable, execution, workers=options.workers, on_result=on_result)
     from report_lib.run.publish import publish  # rendering libraries load only when there is something to publish
 
     result.portal, result.deliveries = publish(

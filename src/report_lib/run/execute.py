@@ -50,11 +50,16 @@ class JobResult:
     key: str
     store: str
     notebook: str
-    status: str  # ok | failed
+    status: str  # ok | failed | skipped
     attempts: int
     seconds: float
     outputs: dict[str, str]
     error: str | None = None
+
+
+def skipped(job: Job) -> JobResult:
+    """The result of a job not run because the store's data cannot feed the notebook."""
+    return JobResult(job.key, job.store, job.notebook.name, "skipped", 0, 0.0, {}, job.skip_reason)
 
 
 def pin_threads() -> None:
@@ -65,6 +70,7 @@ def pin_threads() -> None:
 
 def run_job(job: Job, options: ExecutionOptions) -> JobResult:
     """Execute ``job`` until it succeeds or its retries are spent; never raises for a notebook's own failure."""
+    os.environ["REPORT_DATABASE_URL"] = options.database_url  # the kernel's StoreReport reads the same warehouse
     engine = create_warehouse_engine(options.database_url)
     started = time.perf_counter()
     error: str | None = None

@@ -26,6 +26,7 @@ class Job:
     parameters: NotebookParameters
     papermill_parameters: dict[str, Any]  # the subset the notebook declares, as injected
     output_dir: Path  # reports/<period>/<store>/
+    skip_reason: str | None = None  # set when the store's data cannot feed this notebook
 
     @property
     def key(self) -> str:
@@ -41,8 +42,19 @@ class RunRequest:
     comparison: str | None = None
 
 
-def plan_jobs(request: RunRequest, *, stores: pd.DataFrame, files: ParameterFiles, output_dir: Path) -> list[Job]:
-    """Every (store × notebook) job, with parameters validated; raises ConfigError naming what is wrong."""
+def plan_jobs(
+    request: RunRequest,
+    *,
+    stores: pd.DataFrame,
+    files: ParameterFiles,
+    output_dir: Path,
+    with_order_lines: set[str] | None = None,
+) -> list[Job]:
+    """Every (store × notebook) job, with parameters validated; raises ConfigError naming what is wrong.
+
+    Notebooks that need order lines are planned with a ``skip_reason`` for stores not in ``with_order_lines``
+    (stores with imported totals only); None means every store has order lines.
+    """
     period = parse_period(request.period, today=request.as_of or dt.date.today())
     specs = select_notebooks(request.notebooks)
     chosen = _select_stores(request.stores, stores)
@@ -53,7 +65,11 @@ def plan_jobs(request: RunRequest, *, stores: pd.DataFrame, files: ParameterFile
         supplied = parameters.for_papermill()
         for spec in specs:
             injected = parameters_for(spec, supplied)
-            jobs.append(Job(store["code"], spec, period, parameters, injected, period_dir / safe_name(store["code"])))
+            skip = None
+            if spec.needs_order_lines and with_order_lines is not None and store["code"] not in with_order_lines:
+                skip = f"needs order lines; store {store['code']} has imported totals only"
+            folder = period_dir / safe_name(store["code"])
+            jobs.append(Job(store["code"], spec, period, parameters, injected, folder, skip))
     return jobs
 
 

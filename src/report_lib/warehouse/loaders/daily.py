@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pandas as pd
 from sqlalchemy import Engine, Select, select
 
-from report_lib.warehouse.schema import daily_metrics, stores
+from report_lib.warehouse.schema import daily_metrics, orders, stores
 
 METRIC_COLUMNS = ("revenue", "orders", "units", "customers", "cost", "margin", "returns", "return_units")
 
@@ -23,6 +23,12 @@ def load_stores(engine: Engine, codes: Sequence[str] | None = None) -> pd.DataFr
     frame = pd.DataFrame([dict(row) for row in rows], columns=[c.name for c in stores.c])
     frame["opened_on"] = pd.to_datetime(frame["opened_on"])
     return frame
+
+
+def stores_with_order_lines(engine: Engine) -> set[str]:
+    """Codes of the stores that have order lines (the others have imported totals only, or nothing)."""
+    with engine.connect() as conn:
+        return set(conn.execute(select(orders.c.store_code).distinct()).scalars())
 
 
 def load_daily_metrics(
