@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Connection, Engine, Table, func, select
 
 from report_lib.errors import ImportRejectedError
-from report_lib.warehouse import import_write
+from report_lib.warehouse import import_write, importers
 from report_lib.warehouse.import_options import ImportOptions
 from report_lib.warehouse.import_presets import get_preset
 from report_lib.warehouse.importers import AllRowsRejectedError, import_lines
@@ -201,6 +201,17 @@ def test_failure_mid_import_leaves_the_warehouse_as_before(
         import_lines(shop, DATA / "lines_bad.csv", options=options(tmp_path, create_stores=True))
     assert {"stores", "products"} <= set(calls)  # real writes happened before the failure...
     assert snapshot(shop) == before  # ...and were rolled back with the batch row
+
+
+def test_rows_written_meanwhile_by_another_import_fail_cleanly(
+    shop: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_lines(shop, DATA / "lines_good.csv", options=options(tmp_path))
+    before = snapshot(shop)
+    monkeypatch.setattr(importers, "check_loaded_orders", lambda *args, **kwargs: None)  # as if O1 arrived after it
+    with pytest.raises(ImportRejectedError, match=r"collided with rows written meanwhile.*run the import again"):
+        import_lines(shop, DATA / "lines_overlap.csv", options=options(tmp_path))
+    assert snapshot(shop) == before
 
 
 def test_dry_run_reports_and_writes_nothing(sqlite_shop: Engine, tmp_path: Path) -> None:

@@ -36,8 +36,9 @@ def store_column_name(columns: dict[str, str]) -> str:
     return columns.get("store", DEFAULT_STORE_COLUMN)
 
 
-def check_missing(rejects: RowRejects, values: pd.Series, *, column: str, what: str) -> None:
-    rejects.add(values.isna(), reason=reasons.MISSING, column=column, found="(empty)", expected=f"a value: {what}")
+def check_missing(rejects: RowRejects, missing: pd.Series, *, column: str, what: str) -> None:
+    """Reject rows where ``missing`` is True (a required value is empty)."""
+    rejects.add(missing, reason=reasons.MISSING, column=column, found="(empty)", expected=f"a value: {what}")
 
 
 def check_too_long(rejects: RowRejects, values: pd.Series, *, column: str) -> None:
@@ -64,24 +65,25 @@ def check_future(rejects: RowRejects, days: pd.Series, found: pd.Series, *, colu
 
 def check_duplicates(rejects: RowRejects, raw: pd.DataFrame) -> None:
     """Exact repeats of an earlier line of the file (all columns equal): the later ones are rejected."""
-    repeated = raw.duplicated(keep="first")
-    if not repeated.any():
+    involved = raw.loc[raw.duplicated(keep=False)]  # one pass over the file; then only the few repeated rows
+    if involved.empty:
         return
+    first: dict[tuple[object, ...], int] = {}
+    first_lines = [
+        first.setdefault(values, int(line))
+        for line, values in zip(involved.index, involved.itertuples(index=False, name=None), strict=True)
+    ]
+    first_line = pd.Series(first_lines, index=involved.index, dtype="int64")
+    repeated = first_line != involved.index.to_series()
     found = pd.Series("", index=raw.index, dtype="str")
-    found[repeated] = "same as line " + _first_occurrence(raw)[repeated].astype("str")
+    found[first_line.index] = "same as line " + first_line.astype("str")
     rejects.add(
-        repeated,
+        repeated.reindex(raw.index, fill_value=False),
         reason=reasons.DUPLICATE_LINE,
         column="(all columns)",
         found=found,
         expected="each line once; remove the repeated line if it is a copy",
     )
-
-
-def _first_occurrence(raw: pd.DataFrame) -> pd.Series:
-    lines = pd.Series(raw.index, index=raw.index)
-    keys = pd.util.hash_pandas_object(raw, index=False)
-    return keys.map(lines.groupby(keys.to_numpy()).min())
 
 
 def check_stores(rejects: RowRejects, rows: pd.DataFrame, known: set[str], *, column: str, create: bool) -> None:

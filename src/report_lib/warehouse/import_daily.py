@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 from report_lib.warehouse import import_checks as checks
 from report_lib.warehouse import import_rejects as reasons
 from report_lib.warehouse.import_options import ImportOptions
-from report_lib.warehouse.import_parse import clean_text, parse_count, parse_dates, parse_money
+from report_lib.warehouse.import_parse import parse_count, parse_dates, parse_money
 from report_lib.warehouse.import_rejects import RowRejects
 from report_lib.warehouse.import_write import existing_metric_days
 
@@ -37,9 +37,9 @@ def validate_daily(
     for field in COUNT_METRICS:
         totals[field], bad[field] = parse_count(checks.column_or_empty(raw, columns, field), decimal=options.decimal)
     store_column = checks.store_column_name(columns)
-    checks.check_missing(rejects, totals["store_code"], column=store_column, what="the store")
-    checks.check_missing(rejects, clean_text(raw[date_column]), column=date_column, what="the date")
-    _check_has_metric(rejects, raw, columns)
+    checks.check_missing(rejects, totals["store_code"].isna(), column=store_column, what="the store")
+    checks.check_missing(rejects, dates.isna() & ~bad_date, column=date_column, what="the date")
+    _check_has_metric(rejects, totals, columns, bad)
     date_shape = options.date_format or "ISO 8601 (YYYY-MM-DD)"
     rejects.add(
         bad_date,
@@ -56,18 +56,15 @@ def validate_daily(
     return totals, rejects
 
 
-def _check_has_metric(rejects: RowRejects, raw: pd.DataFrame, columns: dict[str, str]) -> None:
+def _check_has_metric(
+    rejects: RowRejects, totals: pd.DataFrame, columns: dict[str, str], bad: dict[str, pd.Series]
+) -> None:
     present = [field for field in ("revenue", "orders") if field in columns]
-    empty = pd.Series(True, index=raw.index)
+    empty = pd.Series(True, index=totals.index)
     for field in present:
-        empty &= clean_text(raw[columns[field]]).isna()
-    rejects.add(
-        empty,
-        reason=reasons.MISSING,
-        column=" / ".join(columns[field] for field in present),
-        found="(empty)",
-        expected="a value: revenue or orders (at least one)",
-    )
+        empty &= totals[field].isna() & ~bad[field]
+    column = " / ".join(columns[field] for field in present)
+    checks.check_missing(rejects, empty, column=column, what="revenue or orders (at least one)")
 
 
 def _check_metrics(

@@ -34,17 +34,16 @@ def validate_lines(
     lines = checks.resolve_stores(raw, columns, options)
     for field in TEXT_FIELDS:
         lines[field] = clean_text(checks.column_or_empty(raw, columns, field))
-    lines["ordered_at"], bad_time = parse_dates(raw[columns["timestamp"]], date_format=options.date_format)
-    lines["quantity"], bad_quantity = parse_count(raw[columns["quantity"]], decimal=options.decimal)
-    bad_money = {}
-    for field in MONEY_FIELDS:
-        lines[field], bad_money[field] = parse_money(
-            checks.column_or_empty(raw, columns, field), decimal=options.decimal
-        )
-    _check_required(rejects, raw, lines, columns)
-    _check_values(
-        rejects, raw, lines, columns, options, bad_time=bad_time, bad_quantity=bad_quantity, bad_money=bad_money
+    unparseable: dict[str, pd.Series] = {}
+    lines["ordered_at"], unparseable["timestamp"] = parse_dates(
+        raw[columns["timestamp"]], date_format=options.date_format
     )
+    lines["quantity"], unparseable["quantity"] = parse_count(raw[columns["quantity"]], decimal=options.decimal)
+    for field in MONEY_FIELDS:
+        money = checks.column_or_empty(raw, columns, field)
+        lines[field], unparseable[field] = parse_money(money, decimal=options.decimal)
+    _check_required(rejects, lines, columns, unparseable=unparseable)
+    _check_values(rejects, raw, lines, columns, options, unparseable=unparseable)
     for field in ("store_code", "order_id", "sku", "customer"):
         column = checks.store_column_name(columns) if field == "store_code" else columns.get(field, field)
         checks.check_too_long(rejects, lines[field], column=column)
@@ -52,17 +51,22 @@ def validate_lines(
     return _as_returns(lines, options.return_prefix), rejects
 
 
-def _check_required(rejects: RowRejects, raw: pd.DataFrame, lines: pd.DataFrame, columns: dict[str, str]) -> None:
-    checks.check_missing(rejects, lines["store_code"], column=checks.store_column_name(columns), what="the store")
-    checks.check_missing(rejects, lines["order_id"], column=columns["order_id"], what=REQUIRED_TEXT["order_id"])
-    for field, what in (("timestamp", "the order's date and time"), ("quantity", "a whole number")):
-        empty = clean_text(raw[columns[field]]).isna()
-        rejects.add(empty, reason=reasons.MISSING, column=columns[field], found="(empty)", expected=f"a value: {what}")
-    checks.check_missing(rejects, lines["sku"], column=columns["sku"], what=REQUIRED_TEXT["sku"])
-    empty_price = clean_text(raw[columns["unit_price"]]).isna()
-    rejects.add(
-        empty_price, reason=reasons.MISSING, column=columns["unit_price"], found="(empty)", expected="a value: a price"
-    )
+def _check_required(
+    rejects: RowRejects, lines: pd.DataFrame, columns: dict[str, str], *, unparseable: dict[str, pd.Series]
+) -> None:
+    """Empty required values, in the file's column order of importance; parsed fields are empty when NA and not bad."""
+    store_column = checks.store_column_name(columns)
+    checks.check_missing(rejects, lines["store_code"].isna(), column=store_column, what="the store")
+    checks.check_missing(rejects, lines["order_id"].isna(), column=columns["order_id"], what=REQUIRED_TEXT["order_id"])
+    for field, value_field, what in (
+        ("timestamp", "ordered_at", "the order's date and time"),
+        ("quantity", "quantity", "a whole number"),
+    ):
+        empty = lines[value_field].isna() & ~unparseable[field]
+        checks.check_missing(rejects, empty, column=columns[field], what=what)
+    checks.check_missing(rejects, lines["sku"].isna(), column=columns["sku"], what=REQUIRED_TEXT["sku"])
+    empty_price = lines["unit_price"].isna() & ~unparseable["unit_price"]
+    checks.check_missing(rejects, empty_price, column=columns["unit_price"], what="a price")
 
 
 def _check_values(
@@ -72,14 +76,12 @@ def _check_values(
     columns: dict[str, str],
     options: ImportOptions,
     *,
-    bad_time: pd.Series,
-    bad_quantity: pd.Series,
-    bad_money: dict[str, pd.Series],
+    unparseable: dict[str, pd.Series],
 ) -> None:
     time_column = columns["timestamp"]
     date_shape = options.date_format or "ISO 8601 (YYYY-MM-DD HH:MM:SS)"
     rejects.add(
-        bad_time,
+        unparseable["timestamp"],
         reason=reasons.BAD_DATE,
         column=time_column,
         found=raw[time_column],
@@ -87,7 +89,7 @@ def _check_values(
     )
     quantity_column = columns["quantity"]
     rejects.add(
-        bad_quantity,
+        unparseable["quantity"],
         reason=reasons.BAD_QUANTITY,
         column=quantity_column,
         found=raw[quantity_column],
@@ -96,7 +98,7 @@ def _check_values(
     for field in MONEY_FIELDS:
         if field in columns:
             rejects.add(
-                bad_money[field],
+                unparseable[field],
                 reason=reasons.BAD_MONEY,
                 column=columns[field],
                 found=raw[columns[field]],

@@ -91,7 +91,11 @@ def _parse_dates(series: pd.Series, *, date_format: str | None) -> tuple[pd.Seri
 
 def store_codes(raw: pd.Series, *, slug: bool = False, prefix: str = "", pad: int = 0) -> pd.Series:
     """Store codes from the file's store values: slugs ("United Kingdom" -> "united-kingdom") or prefix+padding."""
-    text = clean_text(raw)
+    return _per_distinct(raw, lambda distinct: _store_codes(distinct, slug=slug, prefix=prefix, pad=pad))
+
+
+def _store_codes(raw: pd.Series, *, slug: bool, prefix: str, pad: int) -> pd.Series:
+    text = _clean_text(raw)
     if slug:
         return text.str.lower().str.replace(r"[^0-9a-z]+", "-", regex=True).str.strip("-")
     if pad > 0:

@@ -52,15 +52,13 @@ def existing_keys(conn: Connection, table: Table, keys: pd.DataFrame) -> pd.Data
         *[Column(name, String(KEY_LENGTH)) for name in names],
         prefixes=["TEMPORARY"],
     )
-    temp.create(conn)
-    try:
-        insert_frame(conn, temp, distinct.astype("object"))
-        joined = select(*[temp.c[name] for name in names]).join_from(
-            temp, table, and_(*[temp.c[name] == table.c[name] for name in names])
-        )
-        found = pd.DataFrame(conn.execute(joined).all(), columns=names, dtype="object")
-    finally:
-        temp.drop(conn)
+    temp.create(conn)  # inside the caller's transaction: a failure rolls its creation back too
+    insert_frame(conn, temp, distinct.astype("object"))
+    joined = select(*[temp.c[name] for name in names]).join_from(
+        temp, table, and_(*[temp.c[name] == table.c[name] for name in names])
+    )
+    found = pd.DataFrame(conn.execute(joined).all(), columns=names, dtype="object")
+    temp.drop(conn)
     return found.astype("str") if not found.empty else found
 
 
@@ -106,4 +104,3 @@ def write_frames(conn: Connection, frames: list[tuple[Table, pd.DataFrame]]) -> 
         written[table.name] = written.get(table.name, 0) + insert_frame(conn, table, frame)
     log.debug("wrote %s", written)
     return written
-

@@ -14,11 +14,13 @@ safe: orders (lines) or store days (totals) already in the warehouse are rejecte
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
+import psycopg
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -41,6 +43,9 @@ from report_lib.warehouse.import_write import (
 from report_lib.warehouse.schema import daily_metrics, stores
 
 log = logging.getLogger(__name__)
+
+# bulk inserts use the driver's cursor, so its own exceptions arrive unwrapped
+INTEGRITY_ERRORS = (IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)
 
 REASON_HINTS = {
     "unknown store": "import with --create-stores, or create the stores first",
@@ -148,10 +153,11 @@ def import_file(
             batch_id, created, written = _check_and_write(
                 conn, raw, checked, kind=kind, options=options, dry_run=dry_run
             )
-    except IntegrityError as exc:
+    except INTEGRITY_ERRORS as exc:
         raise ImportRejectedError(
             f"importing {path} collided with rows written meanwhile (another import of overlapping data?): "
-            f"{exc.orig}. Nothing was written; run the import again to reject the overlap",
+            f"{' '.join(str(getattr(exc, 'orig', exc)).split())}. Nothing was written; run the import again "
+            "to reject the overlap",
             path=str(path),
         ) from exc
     rejects_file = _save_rejects(raw, rejects, options)
