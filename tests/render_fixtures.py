@@ -61,7 +61,8 @@ def fixture_notebook() -> nbformat.NotebookNode:
     )
     records = (
         f"record('store', 'S01')\nrecord('store_name', {STORE_NAME!r})\nrecord('period_label', 'Week 10, 2024')\n"
-        f"record('currency', 'EUR')\nrecord('kpis', {KPIS!r})\nrecord('insights', {INSIGHTS!r})"
+        f"record('currency', 'EUR')\nrecord('comparison', 'previous')\n"
+        f"record('kpis', {KPIS!r})\nrecord('insights', {INSIGHTS!r})"
     )
     trend = (
         "fig = go.Figure(go.Scatter(x=list(range(1, 29)), y=[100 + 3 * i + 12 * (i % 7) for i in range(28)]))\n"

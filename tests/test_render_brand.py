@@ -61,6 +61,23 @@ def test_change_and_tone(row: dict[str, Any], change: str, tone: str) -> None:
     assert (format_change(row), change_tone(row)) == (change, tone)
 
 
+@pytest.mark.parametrize(
+    ("comparison", "expected"),
+    [
+        ("previous", [("+10.0%", "good"), ("+1.0 pp", "bad")]),
+        ("last_year", [("\u22125.0%", "bad"), ("\u22122.0 pp", "good")]),
+        ("unknown", [("+10.0%", "good"), ("+1.0 pp", "bad")]),
+    ],
+)
+def test_tiles_follow_the_recorded_comparison(comparison: str, expected: list[tuple[str, str]]) -> None:
+    rows = [
+        {"kpi": "revenue", "unit": "money", "value": 110.0, "change_pct": 10.0, "change_pct_ly": -5.0},
+        {"kpi": "return_rate", "unit": "percent", "value": 4.0, "change": 1.0, "change_ly": -2.0},
+    ]
+    tiles = kpi_tiles(rows, currency="EUR", comparison=comparison)
+    assert [(tile["change"], tile["tone"]) for tile in tiles] == expected
+
+
 def test_kpi_tiles_skip_non_rows_and_flag_approximate_values() -> None:
     rows = [{"kpi": "revenue", "label": "Revenue", "unit": "money", "value": 10.0, "approximate": True}, "junk"]
     assert kpi_tiles(rows, currency="GBP") == [

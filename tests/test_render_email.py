@@ -50,6 +50,7 @@ def store_records(**overrides: Any) -> dict[str, Any]:
         "store_name": "Lyon Part-Dieu",
         "period_label": "Week 10, 2024",
         "currency": "EUR",
+        "comparison": "previous",
         "kpis": KPIS,
         "insights": INSIGHTS,
         "figure:trend": json.loads(figure.to_json()),
@@ -111,7 +112,7 @@ def test_store_email_has_text_html_cid_charts_and_the_pdf(pdf_file: Path) -> Non
 def test_store_email_bodies_carry_the_numbers_and_the_link(pdf_file: Path) -> None:
     message = parse(build(pdf_file))
     text, html = body(message, "plain"), body(message, "html")
-    assert "- Revenue: €123,457 (+12.2%)" in text
+    assert "Changes against the previous period.\n\n- Revenue: €123,457 (+12.2%)" in text
     assert "- Return rate: 5.5% (+1.4 pp)" in text
     assert "- Customers: 812 (no comparison)" in text
     assert all(f"* {sentence}" in text for sentence in INSIGHTS)

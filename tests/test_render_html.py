@@ -59,7 +59,7 @@ def test_html_has_header_tiles_and_insights_escaped(rendered: tuple[Path, Path, 
     assert tiles == ["€123,457", "2,345", "5.5%", "812"]
     assert changes == [("good", "+12.2%"), ("bad", "\u22122.3%"), ("bad", "+1.4 pp"), ("flat", "no comparison")]
     assert re.findall(r"<li>([^<]*)</li>", html) == INSIGHTS
-    assert "Week 10, 2024" in html
+    assert "Week 10, 2024 · compared with the previous period</p>" in html
 
 
 def test_html_has_no_code_no_removed_outputs_and_no_records(rendered: tuple[Path, Path, str]) -> None:

@@ -48,27 +48,44 @@ def format_value(value: Any, unit: str | None = None, *, currency: str | None = 
     return format_kpi(number, unit or "ratio", currency or "USD")
 
 
-def format_change(row: Mapping[str, Any]) -> str:
-    """The change against the comparison period: percentage points for percent KPIs, else percent."""
+# comparison -> (label, key of the change for percent KPIs (points), key of the change in percent); kpis.KPI_COLUMNS
+COMPARISONS: dict[str, tuple[str, str, str]] = {
+    "previous": ("the previous period", "change", "change_pct"),
+    "last_year": ("the same period last year", "change_ly", "change_pct_ly"),
+}
+
+
+def _change(row: Mapping[str, Any], comparison: str) -> tuple[float | None, bool]:
+    """The change to show and whether it is in percentage points (percent KPIs) rather than percent."""
+    _, points_key, pct_key = COMPARISONS.get(comparison, COMPARISONS["previous"])
     points = row.get("unit") == "percent"
-    change = _number(row.get("change" if points else "change_pct"))
+    return _number(row.get(points_key if points else pct_key)), points
+
+
+def format_change(row: Mapping[str, Any], *, comparison: str = "previous") -> str:
+    """The change against the comparison period: percentage points for percent KPIs, else percent."""
+    change, points = _change(row, comparison)
     if change is None:
         return NO_COMPARISON
     text = format_pct(change, signed=True)
     return text.removesuffix("%") + " pp" if points else text
 
 
-def change_tone(row: Mapping[str, Any]) -> str:
+def change_tone(row: Mapping[str, Any], *, comparison: str = "previous") -> str:
     """'good', 'bad' or 'flat' for colouring a KPI's change (a rising return rate is bad)."""
-    key = "change" if row.get("unit") == "percent" else "change_pct"
-    change = _number(row.get(key))
+    change, _ = _change(row, comparison)
     if change is None or round(change, 1) == 0:
         return "flat"
     rising = change > 0
     return "bad" if rising == (row.get("kpi") in LOWER_IS_BETTER) else "good"
 
 
-def kpi_tiles(kpis: Any, *, currency: str | None = None) -> list[dict[str, str]]:
+def comparison_label(comparison: Any) -> str:
+    """'the previous period' / 'the same period last year' for the recorded comparison ('' when unknown)."""
+    return COMPARISONS[comparison][0] if comparison in COMPARISONS else ""
+
+
+def kpi_tiles(kpis: Any, *, currency: str | None = None, comparison: str = "previous") -> list[dict[str, str]]:
     """Display-ready KPI tiles from the overview's recorded ``kpis`` rows (anything else gives no tiles)."""
     if not isinstance(kpis, list):
         return []
@@ -80,8 +97,8 @@ def kpi_tiles(kpis: Any, *, currency: str | None = None) -> list[dict[str, str]]
             {
                 "label": str(row.get("label") or row.get("kpi") or ""),
                 "value": format_value(row.get("value"), row.get("unit"), currency=currency),
-                "change": format_change(row),
-                "tone": change_tone(row),
+                "change": format_change(row, comparison=comparison),
+                "tone": change_tone(row, comparison=comparison),
                 "approximate": "approx." if row.get("approximate") else "",
             }
         )

@@ -21,6 +21,7 @@ from typing import Any
 from report_lib.errors import ConfigError, RenderError
 from report_lib.render.brand import (
     change_tone,
+    comparison_label,
     format_change,
     format_value,
     kpi_tiles,
@@ -153,13 +154,15 @@ def build_store_email(
     message = _new_message(subject, recipients=recipients, sender=sender, key=idempotency_key)
     charts = _chart_parts(records, images or {}, str(message["Message-ID"]))
     currency = records.get("currency")
+    comparison = str(records.get("comparison") or "previous")
     context = {
         "subject": header_text(subject),
         "title": title,
         "store_line": store_line,
         "bar_right": store_line,
         "period_label": period_label,
-        "tiles": kpi_tiles(records.get("kpis"), currency=str(currency) if currency else None),
+        "tiles": kpi_tiles(records.get("kpis"), currency=str(currency) if currency else None, comparison=comparison),
+        "comparison": comparison_label(comparison),
         "insights": text_list(records.get("insights")),
         "charts": [chart for _, _, chart in charts],
         "has_pdf": pdf_path is not None,

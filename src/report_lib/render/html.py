@@ -24,7 +24,7 @@ from traitlets.config import Config
 from report_lib.errors import RenderError
 from report_lib.files import write_atomic
 from report_lib.record import RECORD_MIMETYPE, read_records
-from report_lib.render.brand import PRODUCT_NAME, TEMPLATE_DIR, kpi_tiles, text_list
+from report_lib.render.brand import PRODUCT_NAME, TEMPLATE_DIR, comparison_label, kpi_tiles, text_list
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +105,15 @@ def report_header(records: Mapping[str, Any], *, defaults: Mapping[str, Any] | N
     merged = {key: value for key, value in (defaults or {}).items() if key in HEADER_KEYS}
     merged.update({key: records[key] for key in HEADER_KEYS if records.get(key) is not None})
     currency = merged.get("currency")
+    comparison = str(merged.get("comparison") or "previous")
     return {
         "product": PRODUCT_NAME,
         "store": str(merged.get("store") or ""),
         "store_name": str(merged.get("store_name") or ""),
         "period_label": str(merged.get("period_label") or ""),
-        "comparison": str(merged.get("comparison") or ""),
+        "comparison": comparison_label(comparison),
         "title": str(merged.get("title") or ""),
-        "tiles": kpi_tiles(merged.get("kpis"), currency=str(currency) if currency else None),
+        "tiles": kpi_tiles(merged.get("kpis"), currency=str(currency) if currency else None, comparison=comparison),
         "insights": text_list(merged.get("insights")),
         "generated": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "plotly_js": _plotly_js,  # called by the template only when a chart remains after preprocessing
