@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from report_lib.errors import ConfigError, ImportRejectedError
 from report_lib.warehouse.import_fields import resolve_columns
@@ -252,3 +254,20 @@ def test_row_rejects_keep_the_first_problem_per_row() -> None:
         "_expected": ["1", "1"],
         "_reason": ["first", "first"],
     }
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cents=st.integers(min_value=-(10**11), max_value=10**11),
+    symbol=st.sampled_from(["", "$", "€ ", "£", "GBP "]),
+    grouped=st.booleans(),
+    decimal=st.sampled_from([".", ","]),
+)
+def test_formatted_amounts_parse_back(cents: int, symbol: str, grouped: bool, decimal: str) -> None:
+    text = f"{abs(cents) / 100:,.2f}" if grouped else f"{abs(cents) / 100:.2f}"
+    if decimal == ",":
+        text = text.replace(",", "_").replace(".", ",").replace("_", ".")
+    text = symbol + ("-" if cents < 0 else "") + text
+    values, bad = parse_money(pd.Series([text], dtype="str"), decimal=decimal)
+    assert not bad.iloc[0], text
+    assert values.iloc[0] == pytest.approx(cents / 100, abs=1e-6)

@@ -43,7 +43,8 @@ def validate_lines(
         money = checks.column_or_empty(raw, columns, field)
         lines[field], unparseable[field] = parse_money(money, decimal=options.decimal)
     _check_required(rejects, lines, columns, unparseable=unparseable)
-    _check_values(rejects, raw, lines, columns, options, unparseable=unparseable)
+    _check_parsed(rejects, raw, columns, options, unparseable=unparseable)
+    _check_signs(rejects, raw, lines, columns, options)
     for field in ("store_code", "order_id", "sku", "customer"):
         column = checks.store_column_name(columns) if field == "store_code" else columns.get(field, field)
         checks.check_too_long(rejects, lines[field], column=column)
@@ -69,15 +70,15 @@ def _check_required(
     checks.check_missing(rejects, empty_price, column=columns["unit_price"], what="a price")
 
 
-def _check_values(
+def _check_parsed(
     rejects: RowRejects,
     raw: pd.DataFrame,
-    lines: pd.DataFrame,
     columns: dict[str, str],
     options: ImportOptions,
     *,
     unparseable: dict[str, pd.Series],
 ) -> None:
+    """Values that could not be parsed: dates, quantities, money."""
     time_column = columns["timestamp"]
     date_shape = options.date_format or "ISO 8601 (YYYY-MM-DD HH:MM:SS)"
     rejects.add(
@@ -104,6 +105,13 @@ def _check_values(
                 found=raw[columns[field]],
                 expected=_money_shape(options.decimal),
             )
+
+
+def _check_signs(
+    rejects: RowRejects, raw: pd.DataFrame, lines: pd.DataFrame, columns: dict[str, str], options: ImportOptions
+) -> None:
+    """Parsed values that are out of range: zero quantity, negative money, zero price (optional), future dates."""
+    quantity_column, time_column = columns["quantity"], columns["timestamp"]
     rejects.add(
         lines["quantity"] == 0,
         reason=reasons.ZERO_QUANTITY,

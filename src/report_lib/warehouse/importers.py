@@ -147,19 +147,9 @@ def import_file(
         log.info("%s was already imported as batch %d on %s", path, previous.batch_id, previous.loaded_at)
         return replace(result, previous=previous, seconds=time.perf_counter() - started)
     rows, rejects = (validate_lines if kind == "lines" else validate_daily)(raw.frame, columns, options)
-    checked = _Checked(rows, rejects, columns)
-    try:
-        with engine.begin() as conn:
-            batch_id, created, written = _check_and_write(
-                conn, raw, checked, kind=kind, options=options, dry_run=dry_run
-            )
-    except INTEGRITY_ERRORS as exc:
-        raise ImportRejectedError(
-            f"importing {path} collided with rows written meanwhile (another import of overlapping data?): "
-            f"{' '.join(str(getattr(exc, 'orig', exc)).split())}. Nothing was written; run the import again "
-            "to reject the overlap",
-            path=str(path),
-        ) from exc
+    batch_id, created, written = _in_one_transaction(
+        engine, raw, _Checked(rows, rejects, columns), kind=kind, options=options, dry_run=dry_run
+    )
     rejects_file = _save_rejects(raw, rejects, options)
     loaded = int(rejects.ok.sum())
     log.info("%s: %d rows loaded, %d rejected (batch %s)", path, loaded, len(raw.frame) - loaded, batch_id)
@@ -173,6 +163,21 @@ def import_file(
         written=written,
         seconds=time.perf_counter() - started,
     )
+
+
+def _in_one_transaction(
+    engine: Engine, raw: RawExport, checked: _Checked, *, kind: Kind, options: ImportOptions, dry_run: bool
+) -> tuple[int | None, tuple[str, ...], dict[str, int]]:
+    try:
+        with engine.begin() as conn:
+            return _check_and_write(conn, raw, checked, kind=kind, options=options, dry_run=dry_run)
+    except INTEGRITY_ERRORS as exc:
+        raise ImportRejectedError(
+            f"importing {raw.path} collided with rows written meanwhile (another import of overlapping data?): "
+            f"{' '.join(str(getattr(exc, 'orig', exc)).split())}. Nothing was written; run the import again "
+            "to reject the overlap",
+            path=str(raw.path),
+        ) from exc
 
 
 def _check_and_write(
