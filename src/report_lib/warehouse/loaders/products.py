@@ -33,27 +33,26 @@ def load_product_sales(
         NeedsOrderLinesError: a store has aggregate totals (daily_metrics) but no order lines at all.
     """
     codes = [stores] if isinstance(stores, str) else list(stores)
-    line_cost = order_lines.c.quantity * order_lines.c.unit_cost
-    missing = func.sum(case((order_lines.c.unit_cost.is_(None), 1), else_=0))
+    lines = order_lines.c
+    per_sku = select(
+        lines.sku,
+        func.sum(lines.quantity).label("units"),
+        func.sum(lines.quantity * lines.unit_price - lines.discount).label("revenue"),
+        func.sum(lines.quantity * lines.unit_cost).label("cost"),
+        func.sum(case((lines.unit_cost.is_(None), 1), else_=0)).label("lines_without_cost"),
+    ).where(lines.store_code.in_(codes))
+    if start is not None:
+        per_sku = per_sku.where(lines.day >= start)
+    if end is not None:
+        per_sku = per_sku.where(lines.day <= end)
+    totals = per_sku.group_by(lines.sku).subquery("totals")  # aggregate first, then join 1 row per sku (faster)
     query = (
         select(
-            order_lines.c.sku,
-            products.c.name,
-            products.c.category,
-            func.sum(order_lines.c.quantity).label("units"),
-            func.sum(order_lines.c.quantity * order_lines.c.unit_price - order_lines.c.discount).label("revenue"),
-            func.sum(line_cost).label("cost"),
-            missing.label("lines_without_cost"),
+            totals.c.sku, products.c.name, products.c.category, *[totals.c[name] for name in PRODUCT_SALES_COLUMNS[3:]]
         )
-        .join(products, products.c.sku == order_lines.c.sku)
-        .where(order_lines.c.store_code.in_(codes))
-        .group_by(order_lines.c.sku, products.c.name, products.c.category)
-        .order_by(order_lines.c.sku)
+        .join(products, products.c.sku == totals.c.sku)
+        .order_by(totals.c.sku)
     )
-    if start is not None:
-        query = query.where(order_lines.c.day >= start)
-    if end is not None:
-        query = query.where(order_lines.c.day <= end)
     with engine.connect() as conn:
         require_order_lines(conn, codes, analysis="Margins")
         rows = conn.execute(query).all()
