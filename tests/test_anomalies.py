@@ -315,6 +315,20 @@ def test_flags_can_be_stored_in_detected_anomalies(sqlite_warehouse: Engine) -> 
     assert rows == [(dt.date(2024, 2, 14), "up")]
 
 
+def test_flags_round_trip_through_save_anomalies(warehouse: Engine) -> None:
+    results = pytest.importorskip("report_lib.warehouse.results")
+    series = daily_series()
+    series.loc[series["day"] == pd.Timestamp("2024-02-14"), "revenue"] *= 2
+    flags = detect_anomalies(series)
+    with warehouse.begin() as conn:
+        insert_frame(conn, stores, pd.DataFrame({"code": ["S"], "name": ["Store"]}))
+    assert results.save_anomalies(warehouse, flags, detected_at=dt.datetime(2024, 3, 1)) == 1
+    stored = results.load_anomalies(warehouse, store_code="S")
+    assert list(stored["day"]) == [pd.Timestamp("2024-02-14")]
+    assert stored.loc[0, "score"] == pytest.approx(flags.loc[0, "score"])
+    assert (stored.loc[0, "method"], stored.loc[0, "severity"]) == ("robust", flags.loc[0, "severity"])
+
+
 # --- the demo warehouse's planted anomalies (ground truth) ---
 
 # Chosen before the method was tuned (on seeds 5, 13, 17, 19, 23, 29, 31 at this size); ~240k order lines.

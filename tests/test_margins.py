@@ -204,6 +204,17 @@ def test_load_product_sales_whole_history_and_several_stores(warehouse: Engine) 
     assert result.loc["P1", "cost"] == (4 + 100 + 9) * 6
 
 
+def test_load_product_sales_one_day(warehouse: Engine) -> None:
+    fill_warehouse(warehouse)
+    day = dt.date(2024, 3, 2)
+    result = load_product_sales(warehouse, stores="S1", start=day, end=day).set_index("sku")
+    assert list(result.index) == ["P1", "P2"]
+    assert result.loc["P1", "units"] == 3 - 1
+    assert result.loc["P1", "revenue"] == 30 - 5 - 10
+    assert result.loc["P1", "cost"] == 12
+    assert math.isnan(result.loc["P2", "cost"])  # its only line that day has no cost
+
+
 def test_empty_period_and_unknown_store_give_no_rows(warehouse: Engine) -> None:
     fill_warehouse(warehouse)
     assert load_product_sales(warehouse, stores="S1", start=dt.date(2025, 1, 1), end=dt.date(2025, 1, 31)).empty
