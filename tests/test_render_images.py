@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import struct
+from pathlib import Path
 
 import plotly.graph_objects as go
 import pytest
 from render_fixtures import require_chromium
 
-from report_lib.errors import RenderError
+from report_lib.errors import BrowserNotFoundError, RenderError
 from report_lib.record import FIGURE_PREFIX
-from report_lib.render.images import figure_pngs, record_figures
+from report_lib.render.images import PngSession, figure_png, figure_pngs, record_figures
 
 
 def png_size(png: bytes) -> tuple[int, int]:
@@ -26,16 +27,25 @@ def test_record_figures_picks_the_recorded_figures_only() -> None:
     assert record_figures(records) == {"trend": figure}
 
 
-def test_figures_become_pngs_of_the_requested_size() -> None:
+def test_figures_become_pngs_of_the_requested_size_in_one_session() -> None:
     require_chromium()
-    figures = {
-        "trend": json.loads(go.Figure(go.Scatter(x=[1, 2, 3], y=[1, 3, 2])).to_json()),
-        "bars": json.loads(go.Figure(go.Bar(x=["a", "b"], y=[2, 1])).to_json()),
-    }
-    images = figure_pngs(figures, width=300, height=150, scale=2)
-    assert list(images) == ["trend", "bars"]
-    assert [png_size(png) for png in images.values()] == [(600, 300), (600, 300)]
-    assert images["trend"] != images["bars"]
+    trend = json.loads(go.Figure(go.Scatter(x=[1, 2, 3], y=[1, 3, 2])).to_json())
+    bars = json.loads(go.Figure(go.Bar(x=["a", "b"], y=[2, 1])).to_json())
+    with PngSession() as session:
+        first = figure_pngs({"trend": trend, "bars": bars}, width=300, height=150, scale=2, session=session)
+        again = figure_png(bars, 200, 100, scale=1, session=session)  # the same browser, a second email
+    assert list(first) == ["trend", "bars"]
+    assert [png_size(png) for png in first.values()] == [(600, 300), (600, 300)]
+    assert first["trend"] != first["bars"]
+    assert png_size(again) == (200, 100)
+    with pytest.raises(RenderError, match="outside its `with` block"):
+        session.pngs({"bars": bars})
+
+
+def test_without_a_browser_images_raise_browser_not_found(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("REPORT_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    with pytest.raises(BrowserNotFoundError, match="REPORT_CHROMIUM"):
+        figure_pngs({"x": {"data": [], "layout": {}}})
 
 
 @pytest.mark.parametrize("bad", ["a string", {"data": "not a list"}])
