@@ -293,7 +293,7 @@ def test_planted_demo_affinities_are_the_top_pairs_by_lift(sqlite_warehouse: Eng
     baskets = load_basket_items(sqlite_warehouse, stores="S01", start=end - dt.timedelta(days=89), end=end)
     planted = {frozenset(pair) for pair in demo.affinity_pairs()}
     pairs = co_purchase(baskets, min_support=0.002)
-    assert len(pairs) > 2 * len(planted)  # plenty of unplanted pairs compete
+    assert len(pairs) > len(planted)  # unplanted pairs compete
     top = top_pairs(pairs, len(planted))
     assert {frozenset(pair) for pair in zip(top["item_a"], top["item_b"], strict=True)} == planted
     # and "bought X, also bought" puts the planted partner first: Spaghetti's are its sauce and Parmesan

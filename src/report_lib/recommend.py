@@ -150,13 +150,12 @@ def popular_items(
 ) -> pd.DataFrame:
     """The ``n`` items in most orders (all with None): item, orders, support; ties by item."""
     _validate_baskets(baskets, order_col, item_col)
-    _refuse_missing(baskets, (order_col, item_col))
-    distinct = baskets.loc[:, [order_col, item_col]].drop_duplicates()
-    counts = distinct[item_col].value_counts().rename_axis("item").reset_index(name="orders")
-    counts = counts.astype({"item": "str", "orders": "int64"}).sort_values(
-        ["orders", "item"], ascending=[False, True], ignore_index=True
+    matrix, items = _basket_matrix(baskets, order_col, item_col)
+    counts = pd.DataFrame(
+        {"item": pd.array(items, dtype="str"), "orders": np.asarray(matrix.sum(axis=0)).ravel().astype("int64")}
     )
-    counts["support"] = counts["orders"] / max(distinct[order_col].nunique(), 1)
+    counts = counts.sort_values(["orders", "item"], ascending=[False, True], ignore_index=True)
+    counts["support"] = counts["orders"] / max(matrix.shape[0], 1)
     return counts if n is None else counts.head(n)
 
 
@@ -179,47 +178,55 @@ def also_bought(pairs: pd.DataFrame, sku: str, n: int = 5, *, popularity: pd.Dat
     (from popular_items) are returned instead, with source "popular (fallback)" and no confidence or lift; without
     ``popularity`` the result is then empty.
     """
-    require_columns(pairs.columns, PAIR_COLUMNS, what="pairs (from co_purchase)")
-    forward = pairs.loc[pairs["item_a"] == sku, ["item_b", "orders_together", "confidence_a_to_b", "lift"]]
-    backward = pairs.loc[pairs["item_b"] == sku, ["item_a", "orders_together", "confidence_b_to_a", "lift"]]
-    names = ["also_bought", "orders_together", "confidence", "lift"]
-    partners = pd.concat([forward.set_axis(names, axis=1), backward.set_axis(names, axis=1)], ignore_index=True)
-    if partners.empty and popularity is not None:
-        return _fallback(popularity, sku, n)
-    partners = partners.sort_values(
-        ["lift", "confidence", "also_bought"], ascending=[False, False, True], ignore_index=True
-    ).head(n)
-    partners = partners.astype({"also_bought": "str", "orders_together": "Int64", "confidence": "float64"})
-    return _also_bought_frame(partners, sku, CO_PURCHASE)
-
-
-def _fallback(popularity: pd.DataFrame, sku: str, n: int) -> pd.DataFrame:
-    require_columns(popularity.columns, ("item", "orders"), what="popularity (from popular_items)")
-    others = popularity.loc[popularity["item"] != sku].head(n)
-    partners = pd.DataFrame(
-        {
-            "also_bought": others["item"].astype("str").to_numpy(),
-            "orders_together": pd.array([pd.NA] * len(others), dtype="Int64"),
-            "confidence": np.nan,
-            "lift": np.nan,
-        }
-    )
-    return _also_bought_frame(partners, sku, FALLBACK)
-
-
-def _also_bought_frame(partners: pd.DataFrame, sku: str, source: str) -> pd.DataFrame:
-    result = partners.assign(bought=sku, rank=np.arange(1, len(partners) + 1, dtype="int64"), source=source)
-    return result.astype({"bought": "str", "source": "str", "lift": "float64"}).loc[:, list(ALSO_BOUGHT_COLUMNS)]
+    return also_bought_table(pairs, [sku], n, popularity=popularity)
 
 
 def also_bought_table(
     pairs: pd.DataFrame, items: Iterable[str], n: int = 3, *, popularity: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """also_bought for each of ``items`` (e.g. a store's best sellers), stacked in the order given."""
-    tables = [also_bought(pairs, sku, n, popularity=popularity) for sku in items]
-    if not tables:
-        return also_bought(pairs.head(0), "", n)
-    return pd.concat(tables, ignore_index=True)
+    require_columns(pairs.columns, PAIR_COLUMNS, what="pairs (from co_purchase)")
+    wanted = list(dict.fromkeys(items))
+    directed = _directed(pairs, wanted)
+    position = pd.Series(range(len(wanted)), index=pd.Index(wanted, dtype="str"))
+    directed["position"] = directed["bought"].map(position).to_numpy()
+    ranked = directed.sort_values(
+        ["position", "lift", "confidence", "also_bought"], ascending=[True, False, False, True], kind="stable"
+    )
+    ranked = ranked.groupby("position", sort=False).head(n)
+    partners = ranked.assign(rank=ranked.groupby("position", sort=False).cumcount() + 1, source=CO_PURCHASE)
+    if popularity is not None:
+        alone = [sku for sku in wanted if sku not in set(partners["bought"])]
+        fallback = _fallback(popularity, alone, n).assign(position=lambda f: f["bought"].map(position).to_numpy())
+        partners = pd.concat([partners, fallback]).sort_values(["position", "rank"], kind="stable")
+    return _also_bought_frame(partners)
+
+
+def _directed(pairs: pd.DataFrame, items: list[str]) -> pd.DataFrame:
+    """Both directions of the pairs whose first item is one of ``items``: bought, also_bought, confidence..."""
+    names = ["bought", "also_bought", "orders_together", "confidence", "lift"]
+    forward = pairs.loc[
+        pairs["item_a"].isin(items), ["item_a", "item_b", "orders_together", "confidence_a_to_b", "lift"]
+    ]
+    backward = pairs.loc[
+        pairs["item_b"].isin(items), ["item_b", "item_a", "orders_together", "confidence_b_to_a", "lift"]
+    ]
+    return pd.concat([forward.set_axis(names, axis=1), backward.set_axis(names, axis=1)], ignore_index=True)
+
+
+def _fallback(popularity: pd.DataFrame, items: list[str], n: int) -> pd.DataFrame:
+    require_columns(popularity.columns, ("item", "orders"), what="popularity (from popular_items)")
+    ranked = popularity["item"].astype("str").tolist()
+    rows = [(sku, rank, other) for sku in items for rank, other in enumerate([o for o in ranked if o != sku][:n], 1)]
+    frame = pd.DataFrame(rows, columns=["bought", "rank", "also_bought"])
+    missing = pd.array([pd.NA] * len(frame), dtype="Int64")
+    return frame.assign(source=FALLBACK, orders_together=missing, confidence=np.nan, lift=np.nan)
+
+
+def _also_bought_frame(partners: pd.DataFrame) -> pd.DataFrame:
+    result = partners.loc[:, list(ALSO_BOUGHT_COLUMNS)].reset_index(drop=True)
+    dtypes = {"bought": "str", "rank": "int64", "also_bought": "str", "source": "str", "orders_together": "Int64"}
+    return result.astype({**dtypes, "confidence": "float64", "lift": "float64"})
 
 
 def name_items(

@@ -9,7 +9,12 @@ import pandas as pd
 from sqlalchemy import Engine, Select, literal, select
 
 from report_lib.errors import InsufficientDataError
-from report_lib.warehouse.loaders.customers import explain_empty_period, normalise_stores, require_order_lines
+from report_lib.warehouse.loaders.customers import (
+    explain_empty_period,
+    normalise_stores,
+    read_frame,
+    require_order_lines,
+)
 from report_lib.warehouse.schema import order_lines, products
 
 ORDER_KEY_SEPARATOR = ":"
@@ -35,13 +40,12 @@ def load_basket_items(
     codes = normalise_stores(stores)
     with engine.connect() as conn:
         codes = require_order_lines(conn, codes, analysis="Product recommendations")
-        rows = conn.execute(_basket_query(codes, start, end)).all()
-        if not rows:
+        frame = read_frame(conn, _basket_query(codes, start, end), ["order_id", "sku"])
+        if frame.empty:
             raise InsufficientDataError(
                 explain_empty_period(conn, codes, start, end, what="baskets", needs_customers=False),
                 details={"stores": codes, "start": start, "end": end},
             )
-    frame = pd.DataFrame.from_records(rows, columns=["order_id", "sku"])
     return frame.astype({"order_id": "str", "sku": "str"})
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, Select, case, exists, func, select
@@ -54,7 +55,7 @@ def load_customer_rfm(
     codes = normalise_stores(stores)
     with engine.connect() as conn:
         codes = require_order_lines(conn, codes, analysis="Customer segments")
-        frame = pd.read_sql(_rfm_query(codes, as_of, start), conn)
+        frame = read_frame(conn, _rfm_query(codes, as_of, start), ["customer_id", *RFM_COLUMNS[2:]])
         if frame.empty:
             raise InsufficientDataError(
                 explain_empty_period(conn, codes, start, as_of, what="customer segments", needs_customers=True),
@@ -110,6 +111,36 @@ def _finish_rfm(frame: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     )
     result.insert(1, "recency_days", (pd.Timestamp(as_of) - result["last_day"]).dt.days.astype("int64"))
     return result.loc[:, list(RFM_COLUMNS)]
+
+
+def read_frame(conn: Connection, query: Select[Any], columns: Sequence[str]) -> pd.DataFrame:
+    """Run ``query`` on the driver's cursor and return its rows as a DataFrame with ``columns``.
+
+    SQLAlchemy's Row objects cost ~2.5 µs each here (2.5 s for a store's million basket rows) and pandas'
+    read_sql adds more; the driver's plain tuples do not. Parameters stay bound; SQLite gets dates as ISO
+    strings, as SQLAlchemy's own Date type would send them. Values come back as the driver returns them.
+    """
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    sqlite = conn.dialect.name == "sqlite"
+    params = {name: _driver_value(value, sqlite=sqlite) for name, value in compiled.params.items()}
+    bound: Any = tuple(params[name] for name in compiled.positiontup or ()) if compiled.positional else params
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(str(compiled), bound)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return pd.DataFrame.from_records(rows, columns=list(columns), nrows=len(rows))
+
+
+def _driver_value(value: object, *, sqlite: bool) -> object:
+    if sqlite and isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if sqlite and isinstance(value, dt.date):
+        return value.isoformat()
+    return value
 
 
 def normalise_stores(stores: str | Sequence[str]) -> list[str]:
