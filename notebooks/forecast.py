@@ -24,7 +24,6 @@ from report_lib.display import note, table
 from report_lib.forecast import forecast_series
 from report_lib.record import record, record_figure
 from report_lib.render.plotting import setup_notebook_plotting
-from report_lib.trends import resample_metric
 
 setup_notebook_plotting()
 
@@ -48,7 +47,7 @@ report = StoreReport.from_params(
     forecast_horizon=forecast_horizon,
 )
 report.record_header()
-history = resample_metric(report.daily(), freq="W" if report.weekly_only else "D", metric="revenue")
+history = report.forecast_history(metric="revenue")
 result = forecast_series(history, horizon=report.forecast_horizon)
 record("forecast_model", result.model)
 record("forecast_fallback", result.fallback)

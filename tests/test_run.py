@@ -122,7 +122,7 @@ def test_parallel_run_isolates_failures_retries_and_records_ledger(
     assert read_records(executed) == {"store": "S01", "days": 7, "threads": "1"}  # BLAS pinned in the kernel
     failed_copy = nbformat.read(tmp_path / "reports" / "2024-W10" / "BAD" / "probe.ipynb", as_version=4)
     assert "papermill-error-cell-tag" in str(failed_copy)  # papermill's error banner kept
-    assert not list((tmp_path / "reports").rglob("*.partial"))
+    assert not list((tmp_path / "reports").rglob("*.partial.ipynb"))
 
     runs = ledger.recent_runs(sqlite_warehouse)
     attempts = sorted(zip(runs.store_code, runs.attempt, runs.status, strict=True))

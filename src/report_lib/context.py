@@ -20,11 +20,13 @@ from report_lib.kpis import kpis_from_totals
 from report_lib.params import NotebookParameters, validate_notebook_parameters
 from report_lib.periods import Period, label_for
 from report_lib.record import record
+from report_lib.trends import resample_metric
 from report_lib.warehouse.engine import create_warehouse_engine
 from report_lib.warehouse.loaders.daily import load_daily_metrics
 from report_lib.warehouse.loaders.kpis import load_category_comparison, load_comparison_totals
 
-HISTORY_DAYS = 2 * 364 + 7  # two years and a week: enough for last-year comparisons, STL and forecasts
+HISTORY_DAYS = 2 * 364 + 7  # two years and a week: enough for last-year comparisons, STL and daily forecasts
+WEEKLY_HISTORY_DAYS = 3 * 364 + 7  # weekly forecasts fit on two years and test on the weeks after
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,14 @@ class StoreReport:
     @cached_property
     def _daily(self) -> pd.DataFrame:
         return load_daily_metrics(self.engine, stores=[self.store], start=self.history_start, end=self.period.end)
+
+    def forecast_history(self, *, metric: str = "revenue") -> pd.Series:
+        """The series to forecast: two years by day, or three years by week for weekly-only stores."""
+        if not self.weekly_only:
+            return resample_metric(self._daily, freq="D", metric=metric)
+        start = self.period.end - dt.timedelta(days=WEEKLY_HISTORY_DAYS)
+        weekly = load_daily_metrics(self.engine, stores=[self.store], start=start, end=self.period.end)
+        return resample_metric(weekly, freq="W", metric=metric)
 
     @property
     def weekly_only(self) -> bool:

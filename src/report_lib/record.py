@@ -60,7 +60,9 @@ def _jsonable(value: Any) -> Any:
         return _jsonable(value.item())
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    return value
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)  # e.g. a display Note: its sentence
 
 
 def _key(key: Any) -> str:

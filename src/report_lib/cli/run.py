@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,9 +15,11 @@ from rich.table import Table
 from report_lib.config import Settings
 from report_lib.errors import ConfigError
 from report_lib.params import FORMATS
-from report_lib.run.batch import BatchOptions, BatchResult, run_batch
-from report_lib.run.execute import JobResult
-from report_lib.run.plan import Job, RunRequest
+
+if TYPE_CHECKING:  # papermill and nbconvert load only when a run starts, so --help and other commands stay quick
+    from report_lib.run.batch import BatchResult
+    from report_lib.run.execute import JobResult
+    from report_lib.run.plan import Job
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,6 +54,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def handle(args: argparse.Namespace, settings: Settings) -> int:
+    from report_lib.run.batch import BatchOptions, run_batch
+    from report_lib.run.plan import RunRequest
+
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}")
     request = RunRequest(

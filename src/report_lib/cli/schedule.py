@@ -13,8 +13,6 @@ from rich.console import Console
 
 from report_lib.config import Settings
 from report_lib.run import schedule
-from report_lib.run.batch import BatchOptions, run_batch
-from report_lib.run.plan import RunRequest
 from report_lib.warehouse.engine import create_warehouse_engine, ensure_schema
 
 log = logging.getLogger(__name__)
@@ -62,6 +60,9 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run(job: schedule.ScheduledJob, settings: Settings, console: Console) -> str:
+    from report_lib.run.batch import BatchOptions, run_batch
+    from report_lib.run.plan import RunRequest
+
     console.print(f"{dt.datetime.now():%Y-%m-%d %H:%M} running {job.name}")
     request = RunRequest(stores=job.stores, notebooks=job.notebooks, period=job.period)
     options = BatchOptions(workers=job.workers or os.cpu_count() or 1, formats=job.formats, send=job.send)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -35,18 +36,18 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     table = Table(title="recent runs (newest first)")
     for column in ("started", "store", "notebook", "period", "attempt", "status", "seconds", "error"):
         table.add_column(column)
-    for row in runs.itertuples():
-        status = {"ok": "[green]ok[/]", "failed": "[red]failed[/]"}.get(row.status, row.status)
-        seconds = "" if row.seconds is None or row.seconds != row.seconds else f"{row.seconds:.1f}"
+    for row in runs.to_dict(orient="records"):
+        status = {"ok": "[green]ok[/]", "failed": "[red]failed[/]"}.get(str(row["status"]), str(row["status"]))
+        seconds = "" if pd.isna(row["seconds"]) else f"{row['seconds']:.1f}"
         table.add_row(
-            f"{row.started_at:%Y-%m-%d %H:%M:%S}",
-            row.store_code,
-            row.notebook,
-            row.period,
-            str(row.attempt),
+            f"{row['started_at']:%Y-%m-%d %H:%M:%S}",
+            str(row["store_code"]),
+            str(row["notebook"]),
+            str(row["period"]),
+            str(row["attempt"]),
             status,
             seconds,
-            (row.error or "")[:70],
+            str(row["error"] or "")[:70],
         )
     console.print(table)
     return 0

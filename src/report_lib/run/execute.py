@@ -111,7 +111,7 @@ def run_job(job: Job, options: ExecutionOptions) -> JobResult:
 def _attempt(job: Job, options: ExecutionOptions) -> tuple[str | None, bool, dict[str, str]]:
     """(error or None, whether the error is permanent, outputs written)."""
     final = job.output_dir / f"{job.notebook.name}.ipynb"
-    partial = job.output_dir / f".{job.notebook.name}.ipynb.partial"
+    partial = job.output_dir / f".{job.notebook.name}.partial.ipynb"
     job.output_dir.mkdir(parents=True, exist_ok=True)
     try:
         papermill.execute_notebook(
@@ -149,7 +149,5 @@ def _render(executed: Path, job: Job, formats: tuple[str, ...]) -> dict[str, str
     """HTML (and PDF from it) for a successful notebook."""
     from report_lib.render.report import render_outputs  # nbconvert/Chromium load only where rendering happens
 
-    written: dict[str, str] = render_outputs(
-        executed, formats=formats, title=f"{job.parameters.store_name}: {job.notebook.title}"
-    )
+    written: dict[str, str] = render_outputs(executed, formats=formats, title=job.notebook.title)
     return written

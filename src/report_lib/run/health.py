@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -10,8 +9,6 @@ from dataclasses import dataclass
 
 from report_lib.config import Settings
 from report_lib.warehouse.engine import create_warehouse_engine, ensure_schema
-
-CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 
 
 @dataclass(frozen=True)
@@ -68,7 +65,9 @@ def _kernel(settings: Settings) -> str:
 
 
 def _chromium(settings: Settings) -> str:
-    path = next((found for name in CHROMIUM_CANDIDATES if (found := shutil.which(name))), None)
+    from report_lib.render.pdf import find_browser
+
+    path = find_browser()
     if path is None:
         raise FileNotFoundError("no Chromium on PATH: PDFs cannot be printed (install Debian's chromium)")
     version = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=True)
