@@ -162,7 +162,7 @@ def test_imported_rows_are_never_overwritten(reference: Engine) -> None:
     second = refresh_daily_metrics(reference)
     assert (second.mode, second.days_recomputed, second.rows_written) == ("incremental", 1, 0)
     full = refresh_daily_metrics(reference, full=True)
-    assert (full.mode, full.days_recomputed, full.rows_written, full.batches) == ("full", 3, 2, 3)
+    assert (full.mode, full.days_recomputed, full.rows_written, full.batches) == ("full", 3, 2, 0)  # no new batch
     table = metrics_table(reference)
     for key, revenue in ((("A", DAY2), 999.0), (("C", DAY1), 5.0)):
         assert (table[key]["source"], table[key]["revenue"], table[key]["orders"]) == ("import", revenue, 7)
@@ -248,6 +248,8 @@ def assert_incremental_matches_full(engine: Engine, batches: Sequence[Sequence[L
         add_batch(engine, number, batch)
         result = refresh_daily_metrics(engine)
         assert result.mode == ("up to date" if not batch and number > 2 else ("full" if number == 2 else "incremental"))
+        assert result.batches == int(bool(batch))
+        assert result.days_recomputed == len({(row["store_code"], row["day"]) for row in batch})
     incremental = metrics_table(engine)
     refresh_daily_metrics(engine, full=True)
     assert_tables_equal(incremental, metrics_table(engine))
