@@ -123,28 +123,44 @@ def generate_demo(
         batch_id = _insert_batch(conn, source)
         conn.execute(schema.stores.insert(), _records(chain.store_rows))  # JSON column: not for COPY
         insert_frame(conn, schema.products, chain.product_rows)
-        totals = np.zeros(5, dtype=np.int64)  # customers, orders, lines, return lines, anomalies
-        for number, store_seed in enumerate(stores_seed.spawn(stores)):
-            rows = store_rows(
-                str(chain.store_rows["code"].iloc[number]),
-                size=float(chain.sizes[number]),
-                growth=float(chain.growth[number]),
-                context=chain.context,
-                first_customer=int(totals[0]) + 1,
-                rng=np.random.default_rng(store_seed),
-            )
-            totals += _insert_store(conn, rows, batch_id)
-            if on_progress is not None:
-                on_progress(number + 1, stores)
+        totals = _write_stores(conn, chain, stores_seed.spawn(stores), batch_id, on_progress)
         batch = schema.import_batches.c.batch_id == batch_id
-        conn.execute(schema.import_batches.update().where(batch).values(rows_loaded=int(totals[2])))
-    customers, orders, lines, returned, anomalies = (int(value) for value in totals)
+        conn.execute(schema.import_batches.update().where(batch).values(rows_loaded=totals[2]))
+    customers, orders, lines, returned, anomalies = totals
     summary = DemoSummary(
         stores, len(chain.product_rows), customers, orders, lines, returned, anomalies,
         first_day, last_day, time.perf_counter() - started, batch_id,
     )  # fmt: skip
     log.info("demo warehouse written: %s", summary)
     return summary
+
+
+def _write_stores(
+    conn: Connection,
+    chain: _Chain,
+    seeds: list[np.random.SeedSequence],
+    batch_id: int,
+    on_progress: ProgressCallback | None,
+) -> tuple[int, int, int, int, int]:
+    """Generate and insert each store in turn (one store's rows in memory at a time).
+
+    Returns the totals: customers, orders, lines, return lines, anomalies.
+    """
+    totals = np.zeros(5, dtype=np.int64)
+    for number, store_seed in enumerate(seeds):
+        rows = store_rows(
+            str(chain.store_rows["code"].iloc[number]),
+            size=float(chain.sizes[number]),
+            growth=float(chain.growth[number]),
+            context=chain.context,
+            first_customer=int(totals[0]) + 1,
+            rng=np.random.default_rng(store_seed),
+        )
+        totals += _insert_store(conn, rows, batch_id)
+        if on_progress is not None:
+            on_progress(number + 1, len(seeds))
+    customers, orders, lines, returned, anomalies = (int(value) for value in totals)
+    return customers, orders, lines, returned, anomalies
 
 
 def _validate(*, stores: int, days: int, scale: float) -> None:
