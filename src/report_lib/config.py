@@ -24,6 +24,7 @@ class Settings:
     parameters_dir: Path = Path("parameters")
     log_dir: Path = Path("logs")
     smtp_url: str | None = None
+    public_url: str | None = None  # where output_dir is served, for links in emails
     celery_broker_url: str | None = None
     env: str = "dev"
     log_level: str = "INFO"
@@ -63,6 +64,7 @@ class Settings:
             parameters_dir=Path(value("REPORT_PARAMETERS_DIR") or "parameters"),
             log_dir=Path(value("REPORT_LOG_DIR") or "logs"),
             smtp_url=value("REPORT_SMTP_URL"),
+            public_url=value("REPORT_PUBLIC_URL"),
             celery_broker_url=value("REPORT_CELERY_BROKER_URL"),
             env=value("REPORT_ENV") or "dev",
             log_level=(value("REPORT_LOG_LEVEL") or "INFO").upper(),

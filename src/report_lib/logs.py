@@ -19,6 +19,7 @@ from report_lib.config import Settings
 LOG_FILE_BYTES = 10 * 1024 * 1024
 LOG_FILE_BACKUPS = 5
 REDACTED = "***"
+QUIET_LOGGERS = ("choreographer", "kaleido", "traitlets", "papermill")  # chatty at INFO about their internals
 
 
 class JsonFormatter(logging.Formatter):
@@ -90,3 +91,5 @@ def configure_logging(settings: Settings, *, verbose: bool = False, log_dir: Pat
     file_handler.setFormatter(JsonFormatter())
     file_handler.addFilter(redact)
     root.addHandler(file_handler)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
