@@ -330,6 +330,18 @@ def test_progress_reports_each_store(sqlite_warehouse: Engine) -> None:
     assert calls == [(1, 3), (2, 3), (3, 3)]
 
 
+@pytest.mark.parametrize("scale", [0.001, 0.05])
+def test_a_tiny_volume_still_writes_consistent_rows(sqlite_warehouse: Engine, scale: float) -> None:
+    """Days without orders and stores without returns (empty arrays all the way through) are fine."""
+    summary = generate_demo(sqlite_warehouse, stores=2, days=28, scale=scale, end=END)
+    lines = read(sqlite_warehouse, schema.order_lines, "order_id", "quantity")
+    orders = read(sqlite_warehouse, schema.orders, "order_id")
+    assert len(lines) == summary.lines
+    assert 0 < summary.lines < 20_000 * scale  # about 7,500 x scale expected: the volume follows scale
+    assert set(orders["order_id"]) == set(lines["order_id"])
+    assert (lines["quantity"] < 0).sum() == summary.return_lines
+
+
 def test_end_defaults_to_yesterday(sqlite_warehouse: Engine) -> None:
     summary = generate_demo(sqlite_warehouse, stores=1, days=28)
     assert summary.last_day == dt.date.today() - dt.timedelta(days=1)

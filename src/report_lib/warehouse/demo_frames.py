@@ -82,6 +82,8 @@ def _drop_empty_orders(orders: gen.Orders, order: IntArray) -> tuple[gen.Orders,
 
 
 def _ids(prefix: str, numbers: IntArray, width: int) -> np.ndarray:
+    if len(numbers) == 0:  # np.char.zfill cannot size an empty array
+        return np.array([], dtype=object)
     return np.char.add(prefix, np.char.zfill(numbers.astype(str), width))
 
 
