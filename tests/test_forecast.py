@@ -130,6 +130,13 @@ BAD_INPUTS: list[tuple[str, Callable[[], pd.Series], dict[str, object], type[Exc
         DataValidationError,
         r"not on the W-FRI grid \(e.g. 2024-01-20\)",
     ),
+    (
+        "weekly read as daily",
+        lambda: weekly(_long(150)),
+        {"freq": "D"},
+        DataValidationError,
+        r"894 of 1044 days .* are missing; filling more than half",
+    ),
     ("one value", lambda: daily([5.0]), {}, InsufficientDataError, "has 1 value"),
     (
         "too short for the default horizon",

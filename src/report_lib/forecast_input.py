@@ -6,6 +6,7 @@ Documented handling (never a silent wrong number):
 - Gaps: under ``gaps="auto"`` missing days of a daily series are filled with 0 (a day without a row is a day
   without sales) and missing weeks of a weekly series are an error (a missing week is more often a broken export
   than a closed store); ``gaps="zero"`` fills both, ``gaps="error"`` refuses both. Filled dates are reported.
+  Filling more than half the calendar is refused whatever the policy (a weekly series read as daily, say).
 - Negative values are allowed: revenue net of returns can dip below zero. The models work on the raw scale.
 """
 
@@ -167,6 +168,13 @@ def _regularise(index: pd.DatetimeIndex, values: np.ndarray, freq: str, gaps: Ga
     missing = grid.difference(index)
     fill = gaps == "zero" or (gaps == "auto" and freq == "D")
     unit = "days" if freq == "D" else "weeks"
+    if fill and len(missing) > len(grid) // 2:
+        raise DataValidationError(
+            f"{len(missing)} of {len(grid)} {unit} between {index[0]:%Y-%m-%d} and {index[-1]:%Y-%m-%d} are "
+            f"missing; filling more than half the calendar with 0 would invent the series. Check freq (a weekly "
+            "series read as daily?), or add the closed periods as rows with 0.",
+            details={"missing": len(missing), "periods": len(grid)},
+        )
     if len(missing) and not fill:
         raise DataValidationError(
             f"{len(missing)} {unit} are missing between {index[0]:%Y-%m-%d} and {index[-1]:%Y-%m-%d} "

@@ -162,13 +162,17 @@ def select_fit(values: np.ndarray, candidates: Sequence[Candidate]) -> tuple[Fit
 
 def sarima_forecast(values: np.ndarray, fit: Fit, horizon: int) -> PointForecast:
     """Filter ``values`` with the fitted parameters (no re-estimation) and forecast ``horizon`` steps."""
-    with warnings.catch_warnings(record=True):
-        warnings.simplefilter("always")
-        model = _model(values, fit.candidate, simple_differencing=False)
-        result = model.filter(fit.params, cov_type="none")
-        prediction = result.get_forecast(horizon)
-        mean = np.asarray(prediction.predicted_mean, dtype="float64")
-        sd = np.sqrt(np.asarray(prediction.var_pred_mean, dtype="float64"))
+    try:
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            model = _model(values, fit.candidate, simple_differencing=False)
+            result = model.filter(fit.params, cov_type="none")
+            prediction = result.get_forecast(horizon)
+            mean = np.asarray(prediction.predicted_mean, dtype="float64")
+            sd = np.sqrt(np.asarray(prediction.var_pred_mean, dtype="float64"))
+    except (np.linalg.LinAlgError, ValueError) as exc:  # NaN makes ``implausibility`` reject it, with a reason
+        log.debug("%s: filtering failed: %s", fit.candidate.describe(), exc)
+        mean = sd = np.full(horizon, np.nan)
     return PointForecast(mean, sd)
 
 
