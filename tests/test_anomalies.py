@@ -331,7 +331,7 @@ def test_flags_round_trip_through_save_anomalies(warehouse: Engine) -> None:
 
 # --- the demo warehouse's planted anomalies (ground truth) ---
 
-# Chosen before the method was tuned (on seeds 5, 13, 17, 19, 23, 29, 31 at this size); ~240k order lines.
+# Chosen before the method was tuned (on seeds 5, 13, 17, 19, 23, 29, 31 at this size); ~200k order lines.
 DEMO = {"stores": 6, "days": 180, "seed": 42, "end": dt.date(2024, 6, 30)}
 
 
@@ -352,16 +352,14 @@ def demo_scores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DetectionS
     yield score_detection(detect_anomalies(daily), truth)
 
 
-def test_demo_planted_anomalies_recall(demo_scores: DetectionScore) -> None:
+def test_demo_planted_anomalies_are_found(demo_scores: DetectionScore) -> None:
+    """Recall >= 0.9 and precision >= 0.8 on this seed (1.00 and 1.00 when written).
+
+    Over seeds 5, 13, 17, 19, 23, 29, 31 and 42 at this size: recall 0.99, precision 0.87 pooled; per seed
+    precision 0.71-1.00 and recall 0.88-1.00 (see report_lib.anomalies). A change to the demo generator's noise can
+    move this seed across the line: re-measure over the seeds before loosening anything.
+    """
     assert demo_scores["recall"] >= 0.9, demo_scores
-
-
-@pytest.mark.xfail(
-    strict=False,
-    reason="measured 0.64 on this seed (9 planted found, 5 natural days as extreme); pooled over 8 seeds 0.85. "
-    "The demo's daily revenue has natural days as far out as planted ones at |z| 3.5-4.3.",
-)
-def test_demo_planted_anomalies_precision(demo_scores: DetectionScore) -> None:
     assert demo_scores["precision"] >= 0.8, demo_scores
 
 

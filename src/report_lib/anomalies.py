@@ -27,11 +27,10 @@ Both methods first remove the weekday pattern, then score each period against a 
   std). A period is scored only when at least half the window (and 3 periods) has data; a window with zero spread
   leaves the period unscored rather than giving an infinite score.
 
-Measured on the demo (6 stores × 180 days, daily revenue, 8 seeds): recall 1.00 and precision 0.85 pooled at the
-default threshold, precision 0.64–1.00 per seed. The demo's revenue has natural days (big baskets, big returns) as
-far out as the planted ones, at |score| 3.5–4.3; ``threshold=4.0`` traded recall 0.94 for precision 0.98 on the
-seeds used for tuning. On those 7 seeds, without the chain step precision fell from 0.89 to 0.81, without the
-square root recall fell from 1.00 to 0.89, and ``rolling`` reached precision 0.50.
+Measured on the demo (6 stores × 180 days, daily revenue, 8 seeds): recall 0.99 and precision 0.87 pooled at the
+default threshold, precision 0.71–1.00 per seed: the demo's revenue has natural days (big baskets, big returns) as
+far out as the planted ones, at |score| 3.5–4.3. ``threshold=4.0`` gave recall 0.93, precision 1.00. Without the
+chain step precision was 0.84; without the square root recall 0.84 and precision 0.78; ``rolling`` precision 0.50.
 
 Handling of awkward input (documented, tested):
 
