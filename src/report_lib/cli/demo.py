@@ -33,17 +33,25 @@ def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="fill the warehouse with realistic generated data (stores, products, customers, baskets, returns)",
-        description="Generate a deterministic retail chain: stores with trends, weekly and yearly seasonality, "
-        "holidays, promotions, baskets with product affinities, customers, returns, stock-outs, inventory and a "
-        "few planted anomalies; load it in one transaction, then refresh daily_metrics.",
+        description="Generate a deterministic retail chain (stores with trends, weekly and yearly seasonality,\n"
+        "holidays, promotions, baskets with product affinities, customers, returns, stock-outs, inventory\n"
+        "and a few planted anomalies), load it in one transaction, then refresh daily_metrics.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--stores", type=int, default=10, help=f"number of stores, 1-{MAX_STORES} (default 10)")
     parser.add_argument(
-        "--days", type=int, default=730, help=f"days of history, {MIN_DAYS}-{MAX_DAYS} (default 730: two years)"
+        "--stores", type=int, default=10, metavar="N", help=f"number of stores, 1-{MAX_STORES} (default 10)"
     )
-    parser.add_argument("--seed", type=int, default=42, help="random seed; same seed and --end, same data (default 42)")
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=730,
+        metavar="D",
+        help=f"days of history, {MIN_DAYS}-{MAX_DAYS} (default 730: two years)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=42, metavar="S", help="random seed; same seed and --end, same data (default 42)"
+    )
     parser.add_argument("--end", metavar="YYYY-MM-DD", help="last day of the data (default: yesterday)")
     parser.add_argument(
         "--force", action="store_true", help="replace the warehouse even if it holds imported (non-demo) data"
