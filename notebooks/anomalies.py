@@ -48,7 +48,7 @@ report = StoreReport.from_params(
 )
 report.record_header()
 daily = report.daily()
-flags = attempt(detect_anomalies, daily, method="robust", metric="revenue", threshold=anomaly_z)
+flags = attempt(report.own, attempt(detect_anomalies, report.chain_daily(), method="robust", threshold=anomaly_z))
 in_period = attempt(report.in_period, flags)
 record("anomalies", in_period)
 record("anomalies_history", flags)

@@ -55,7 +55,7 @@ by_product = compute_margins(sales, by="sku")
 alerts = stock_alerts(
     load_stock(report.engine, store=store),  # the latest snapshot: reorder now
     load_sales_velocity(report.engine, store=store, end=report.period.end, days=28),
-    cover_days=low_cover_days,
+    lead_time_days=low_cover_days,  # below this many days of cover: reorder
 )
 to_reorder = reorder_list(alerts)
 record("margins_by_category", by_category)

@@ -78,6 +78,22 @@ def sqlite_warehouse(sqlite_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
+def demo_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A small generated chain (3 stores × 400 days ending yesterday, ~200k lines) with daily metrics, shared by
+    the tests that execute notebooks. Tests may add stores of their own, never change the demo's rows."""
+    from report_lib.warehouse.demo import generate_demo
+    from report_lib.warehouse.refresh import refresh_daily_metrics
+
+    folder = tmp_path_factory.mktemp("demo-warehouse")
+    engine = create_warehouse_engine(f"sqlite:///{folder / 'warehouse.db'}")
+    ensure_schema(engine)
+    generate_demo(engine, stores=3, days=400, seed=7)
+    refresh_daily_metrics(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is absent (the real datasets exist only beside the project checkout)")

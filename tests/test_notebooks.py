@@ -7,7 +7,6 @@ One demo chain (3 stores, 400 days) plus one store with imported weekly totals o
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +22,9 @@ from report_lib.record import read_records
 from report_lib.run.backends import LocalBackend
 from report_lib.run.execute import ExecutionOptions, JobResult, RetryPolicy
 from report_lib.run.plan import RunRequest, plan_jobs
-from report_lib.warehouse.demo import generate_demo
-from report_lib.warehouse.engine import create_warehouse_engine, ensure_schema
 from report_lib.warehouse.import_options import ImportOptions
 from report_lib.warehouse.importers import import_daily
 from report_lib.warehouse.loaders.daily import load_stores, stores_with_order_lines
-from report_lib.warehouse.refresh import refresh_daily_metrics
 
 TODAY = dt.date.today()
 PERIOD = parse_period("last-week", today=TODAY)
@@ -36,37 +32,33 @@ WEEKLY_STORE = "W01"
 
 
 @pytest.fixture(scope="session")
-def demo_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    folder = tmp_path_factory.mktemp("notebook-warehouse")
-    engine = create_warehouse_engine(f"sqlite:///{folder / 'warehouse.db'}")
-    ensure_schema(engine)
-    generate_demo(engine, stores=3, days=400, seed=7)
-    refresh_daily_metrics(engine)
-    weeks = pd.date_range(end=pd.Timestamp(TODAY) - pd.Timedelta(days=1), periods=143, freq="W-FRI")  # as long as the Walmart file
+def chain(demo_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """The demo chain plus W01, a store with imported weekly totals only (the Walmart case)."""
+    folder = tmp_path_factory.mktemp("weekly-import")
+    weeks = pd.date_range(end=pd.Timestamp(TODAY) - pd.Timedelta(days=1), periods=143, freq="W-FRI")
     seasonal = 1 + 0.2 * np.sin(np.arange(len(weeks)) * 2 * np.pi / 52)
     weekly = pd.DataFrame({"store": "1", "date": weeks.strftime("%Y-%m-%d"), "revenue": (50_000 * seasonal).round(2)})
     csv = folder / "weekly.csv"
     weekly.to_csv(csv, index=False)
     options = ImportOptions(grain="week", create_stores=True, store_prefix="W", store_pad=2, rejects_path=folder / "r")
-    import_daily(engine, csv, options=options)
-    yield engine
-    engine.dispose()
+    import_daily(demo_engine, csv, options=options)
+    return demo_engine
 
 
 @pytest.fixture(scope="session")
-def executed(demo_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Any]:
+def executed(chain: Engine, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Any]:
     """(store, notebook) -> JobResult of one parallel run of every notebook for every store."""
     output = tmp_path_factory.mktemp("reports")
     request = RunRequest(stores="all", notebooks="all", period=PERIOD.label)
     jobs = plan_jobs(
         request,
-        stores=load_stores(demo_engine),
+        stores=load_stores(chain),
         files=ParameterFiles(),
         output_dir=output,
-        with_order_lines=stores_with_order_lines(demo_engine),
+        with_order_lines=stores_with_order_lines(chain),
     )
     options = ExecutionOptions(
-        database_url=demo_engine.url.render_as_string(),
+        database_url=chain.url.render_as_string(),
         batch="notebook-test",
         formats=(),
         retry=RetryPolicy(retries=0),
@@ -114,7 +106,8 @@ def test_overview_kpis_match_sql(executed: dict[tuple[str, str], Any], demo_engi
     expected = period_revenue(demo_engine, "S01", PERIOD.start, PERIOD.end)
     previous = PERIOD.previous()
     assert kpis["revenue"]["value"] == pytest.approx(expected, rel=1e-9)
-    assert kpis["revenue"]["previous"] == pytest.approx(period_revenue(demo_engine, "S01", previous.start, previous.end))
+    before = period_revenue(demo_engine, "S01", previous.start, previous.end)
+    assert kpis["revenue"]["previous"] == pytest.approx(before)
     orders = sql_one(
         demo_engine,
         "SELECT COUNT(DISTINCT order_id) FROM order_lines WHERE store_code='S01' AND quantity > 0 "
@@ -186,8 +179,9 @@ def test_top_pair_lift_matches_sql(executed: dict[tuple[str, str], Any], demo_en
     window = dict(a=(PERIOD.end - dt.timedelta(days=90)).isoformat(), b=PERIOD.end.isoformat())
     scope = "FROM order_lines WHERE store_code='S01' AND quantity > 0 AND day BETWEEN :a AND :b"
     total = sql_one(demo_engine, f"SELECT COUNT(DISTINCT order_id) {scope}", **window)[0]
-    with_a = sql_one(demo_engine, f"SELECT COUNT(DISTINCT order_id) {scope} AND sku = :x", x=pair["item_a"], **window)[0]
-    with_b = sql_one(demo_engine, f"SELECT COUNT(DISTINCT order_id) {scope} AND sku = :x", x=pair["item_b"], **window)[0]
+    count_with = f"SELECT COUNT(DISTINCT order_id) {scope} AND sku = :x"
+    with_a = sql_one(demo_engine, count_with, x=pair["item_a"], **window)[0]
+    with_b = sql_one(demo_engine, count_with, x=pair["item_b"], **window)[0]
     both = sql_one(
         demo_engine,
         f"SELECT COUNT(*) FROM (SELECT order_id {scope} AND sku IN (:x, :y) GROUP BY order_id "

@@ -75,6 +75,18 @@ class StoreReport:
     def _daily(self) -> pd.DataFrame:
         return load_daily_metrics(self.engine, stores=[self.store], start=self.history_start, end=self.period.end)
 
+    def chain_daily(self) -> pd.DataFrame:
+        """Every store's metrics of the same grain as this store over the same window, for comparisons with peers
+        (a chain-wide day such as Black Friday is not one store's anomaly)."""
+        chain = load_daily_metrics(self.engine, start=self.history_start, end=self.period.end)
+        grain = "week" if self.weekly_only else "day"
+        same_grain = chain.groupby("store_code")["grain"].transform(lambda grains: (grains == grain).all())
+        return chain[same_grain.astype(bool)].reset_index(drop=True)
+
+    def own(self, frame: pd.DataFrame, *, id_col: str = "store_code") -> pd.DataFrame:
+        """The rows of ``frame`` that belong to this store."""
+        return frame[frame[id_col] == self.store].reset_index(drop=True)
+
     def forecast_history(self, *, metric: str = "revenue") -> pd.Series:
         """The series to forecast: two years by day, or three years by week for weekly-only stores."""
         if not self.weekly_only:
