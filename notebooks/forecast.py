@@ -61,7 +61,9 @@ record("forecast", result.forecast)
 note(result.note)
 
 # %%
-fig = plot_forecast(history.tail(182), result.forecast, title="Revenue forecast", y_title="Revenue", currency=currency)
+fig = plot_forecast(
+    history.tail(182), result.forecast, title="Revenue forecast", y_title="Revenue", currency=currency, day_col="date"
+)
 record_figure("forecast", fig)
 fig
 

@@ -136,7 +136,7 @@ def test_forecast_is_coherent(executed: dict[tuple[str, str], Any]) -> None:
     assert len(forecast) == 28
     assert (forecast["lo95"] <= forecast["lo80"]).all() and (forecast["lo80"] <= forecast["mean"]).all()
     assert (forecast["mean"] <= forecast["hi80"]).all() and (forecast["hi80"] <= forecast["hi95"]).all()
-    assert pd.to_datetime(forecast["day"]).min().date() == PERIOD.end + dt.timedelta(days=1)
+    assert pd.to_datetime(forecast["date"]).min().date() == PERIOD.end + dt.timedelta(days=1)
     mase = recorded["forecast_mase"]
     assert recorded["forecast_fallback"] == (recorded["forecast_model"].lower().startswith("seasonal naive"))
     assert np.isfinite(mase["seasonal_naive"])
