@@ -100,11 +100,11 @@ REFERENCE_LINES = [
     line("A", DAY2, "o3", "c1", 1, 8.0, discount=0.5, sku="Z"),
     line("B", DAY1, "r2", None, -2, 5.0, cost=2.0),
 ]
-EXPECTED = {
-    ("A", DAY1): dict(revenue=24.0, orders=2, units=3, customers=2, cost=15.0, margin=9.0, returns=10.0, return_units=1),
-    ("A", DAY2): dict(revenue=37.5, orders=1, units=4, customers=1, cost=None, margin=None, returns=0.0, return_units=0),
-    ("B", DAY1): dict(revenue=-10.0, orders=0, units=-2, customers=0, cost=-4.0, margin=-6.0, returns=10.0, return_units=2),
-}  # fmt: skip
+EXPECTED = {  # revenue, orders, units, customers, cost, margin, returns, return_units
+    ("A", DAY1): (24.0, 2, 3, 2, 15.0, 9.0, 10.0, 1),
+    ("A", DAY2): (37.5, 1, 4, 1, None, None, 0.0, 0),
+    ("B", DAY1): (-10.0, 0, -2, 0, -4.0, -6.0, 10.0, 2),
+}
 
 
 @pytest.fixture
@@ -123,8 +123,8 @@ def test_known_daily_totals_value_by_value(reference: Engine) -> None:
     for key, expected in EXPECTED.items():
         row = table[key]
         assert (row["source"], row["grain"]) == ("order_lines", "day")
-        for name in METRICS:
-            assert row[name] == (None if expected[name] is None else pytest.approx(expected[name])), (key, name)
+        for name, want in zip(METRICS, expected, strict=True):
+            assert row[name] == (None if want is None else pytest.approx(want)), (key, name)
     assert {key: row["batch_id"] for key, row in table.items()} == {("A", DAY1): 1, ("A", DAY2): 2, ("B", DAY1): 2}
 
 
@@ -136,8 +136,7 @@ def test_late_line_recomputes_only_its_day(reference: Engine) -> None:
     assert (result.mode, result.days_recomputed, result.rows_written, result.batches) == ("incremental", 1, 1, 1)
     table = metrics_table(reference)
     late = table[("A", DAY1)]
-    assert [late[name] for name in METRICS] == [pytest.approx(34.0), 3, 5, 3, pytest.approx(21.0), pytest.approx(13.0),
-                                                 pytest.approx(10.0), 1]  # fmt: skip
+    assert tuple(late[name] for name in METRICS) == pytest.approx((34.0, 3, 5, 3, 21.0, 13.0, 10.0, 1))
     assert late["batch_id"] == 3
     assert table[("A", DAY2)]["batch_id"] == 2  # untouched day keeps its row
     assert state(reference) is not None and state(reference)[0] == 3  # type: ignore[index]
@@ -195,7 +194,7 @@ def test_lines_of_an_unknown_store_are_refused_with_the_store_named(sqlite_wareh
 
 def test_missing_schema_says_what_to_do(sqlite_url: str) -> None:
     engine = create_warehouse_engine(sqlite_url)
-    with pytest.raises(WarehouseError, match="runner.py demo"):
+    with pytest.raises(WarehouseError, match=r"runner\.py demo"):
         refresh_daily_metrics(engine)
     engine.dispose()
 

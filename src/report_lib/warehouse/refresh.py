@@ -20,8 +20,13 @@ highest batch id present, then recomputes exactly the (store, day) pairs touched
 one seen and up to the captured one (late lines for old days included): it deletes their 'order_lines' rows and
 inserts them again from an INSERT ... SELECT ... GROUP BY restricted to those pairs, all in one transaction, and
 advances the state to the captured id. Capturing first means a batch committed meanwhile is left for the next run.
-The touched pairs go into a temporary table (measured faster than a subquery join; see benchmarks/bench_warehouse.py).
 A first refresh (no state yet) and ``full=True`` rebuild every 'order_lines' row. Raw lines never reach Python.
+On PostgreSQL a table lock on refresh_state makes concurrent refreshes take turns; readers are never blocked.
+
+The touched pairs go into an analysed temporary table that the GROUP BY joins. Measured on 10M lines with a one-day
+late batch: 0.03 s on SQLite and 0.05 s on PostgreSQL; a subquery join instead took 4 s on SQLite (its planner
+scanned the whole store-day index) and the same 0.05 s on PostgreSQL. Every query here is written so that its plan
+does not depend on fresh statistics (a demo load leaves them showing one batch); see ``_has_lines``.
 """
 
 from __future__ import annotations
@@ -161,7 +166,7 @@ def refresh_daily_metrics(engine: Engine, *, full: bool = False) -> RefreshResul
 
 
 def _refresh(conn: Connection, *, full: bool) -> tuple[RefreshMode, int, int, int]:
-    if conn.dialect.name == "postgresql":  # one refresh at a time; readers are not blocked
+    if conn.dialect.name == "postgresql":  # one refresh at a time (SQLite serialises writers anyway)
         conn.execute(text(f"LOCK TABLE {refresh_state.name} IN SHARE ROW EXCLUSIVE MODE"))
     previous = conn.execute(
         select(refresh_state.c.last_batch_id).where(refresh_state.c.name == STATE_NAME)
