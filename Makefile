@@ -28,9 +28,13 @@ system-packages:
 		echo "note: system packages missing:$$missing (install them with your package manager; PDF output and browser tests are skipped without them)"; \
 	fi
 
-demo: setup  ## build the demo warehouse (SQLite by default) and bring daily metrics up to date
+demo: setup  ## demo warehouse, then every report for every store for last week, HTML + PDF, emails to outbox/
 	$(PY) runner.py demo
-	$(PY) runner.py refresh
+	$(PY) runner.py run --period last-week --send
+	@echo
+	@echo "Done. Open the portal page printed above (reports/<week>/index.html) in a browser;"
+	@echo "the emails are .eml files in outbox/ (or were sent, if REPORT_SMTP_URL is set)."
+	@echo "Next: 'make lab' to edit the notebooks, '$(PY) runner.py status' for the run ledger."
 
 test: setup  ## the whole suite (PostgreSQL/Redis tests skip unless REQUIRE_POSTGRES/REQUIRE_REDIS=1)
 	$(BIN)/pytest
@@ -47,8 +51,8 @@ format: setup
 typecheck: setup
 	$(BIN)/mypy
 
-lab: setup  ## JupyterLab on the notebooks with the project's kernel
-	$(BIN)/jupyter lab notebooks/
+lab: setup  ## JupyterLab on the notebooks with the project's kernel (reads the same warehouse as the runner)
+	REPORT_DATABASE_URL=$${REPORT_DATABASE_URL:-sqlite:///$(CURDIR)/data/warehouse.db} $(BIN)/jupyter lab notebooks/
 
 bench: setup  ## benchmarks; figures go to benchmarks/RESULTS.md
 	$(PY) -m benchmarks.run
