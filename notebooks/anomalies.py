@@ -37,15 +37,7 @@ period_label = "2024-W10"
 anomaly_z = 3.5
 
 # %% tags=["remove-cell"]
-report = StoreReport.from_params(
-    store=store,
-    store_name=store_name,
-    currency=currency,
-    period_start=period_start,
-    period_end=period_end,
-    period_label=period_label,
-    anomaly_z=anomaly_z,
-)
+report = StoreReport.from_notebook(globals())
 report.record_header()
 daily = report.daily()
 flags = attempt(report.own, attempt(detect_anomalies, report.chain_daily(), method="robust", threshold=anomaly_z))

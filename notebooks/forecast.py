@@ -37,15 +37,7 @@ period_label = "2024-W10"
 forecast_horizon = 28
 
 # %% tags=["remove-cell"]
-report = StoreReport.from_params(
-    store=store,
-    store_name=store_name,
-    currency=currency,
-    period_start=period_start,
-    period_end=period_end,
-    period_label=period_label,
-    forecast_horizon=forecast_horizon,
-)
+report = StoreReport.from_notebook(globals())
 report.record_header()
 history = report.forecast_history(metric="revenue")
 result = forecast_series(history, horizon=report.forecast_horizon)

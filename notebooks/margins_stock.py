@@ -39,15 +39,7 @@ period_label = "2024-W10"
 low_cover_days = 7.0
 
 # %% tags=["remove-cell"]
-report = StoreReport.from_params(
-    store=store,
-    store_name=store_name,
-    currency=currency,
-    period_start=period_start,
-    period_end=period_end,
-    period_label=period_label,
-    low_cover_days=low_cover_days,
-)
+report = StoreReport.from_notebook(globals())
 report.record_header()
 sales = load_product_sales(report.engine, stores=store, start=report.period.start, end=report.period.end)
 by_category = compute_margins(sales, by="category")

@@ -38,15 +38,7 @@ period_label = "2024-W10"
 min_support = 0.005
 
 # %% tags=["remove-cell"]
-report = StoreReport.from_params(
-    store=store,
-    store_name=store_name,
-    currency=currency,
-    period_start=period_start,
-    period_end=period_end,
-    period_label=period_label,
-    min_support=min_support,
-)
+report = StoreReport.from_notebook(globals())
 report.record_header()
 baskets = load_basket_items(
     report.engine, stores=store, start=report.period.end - dt.timedelta(days=90), end=report.period.end

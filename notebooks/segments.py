@@ -36,14 +36,7 @@ period_end = "2024-03-10"
 period_label = "2024-W10"
 
 # %% tags=["remove-cell"]
-report = StoreReport.from_params(
-    store=store,
-    store_name=store_name,
-    currency=currency,
-    period_start=period_start,
-    period_end=period_end,
-    period_label=period_label,
-)
+report = StoreReport.from_notebook(globals())
 report.record_header()
 rfm = load_customer_rfm(report.engine, stores=store, as_of=report.period.end, start=report.history_start)
 segmented = name_segments(score_rfm(rfm))

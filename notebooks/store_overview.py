@@ -36,15 +36,7 @@ period_label = "2024-W10"
 comparison = "previous"
 
 # %% tags=["remove-cell"]
-report = StoreReport.from_params(
-    store=store,
-    store_name=store_name,
-    currency=currency,
-    period_start=period_start,
-    period_end=period_end,
-    period_label=period_label,
-    comparison=comparison,
-)
+report = StoreReport.from_notebook(globals())
 kpis = report.record_header()
 
 # %% [markdown]

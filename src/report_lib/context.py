@@ -7,6 +7,7 @@ before any query runs. Loading goes through the warehouse loaders (SQL push-down
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -39,6 +40,12 @@ class StoreReport:
         """Validate the notebook's parameters (papermill passes dates as ISO strings)."""
         params = validate_notebook_parameters(values)
         return cls(params, load_settings().absolute_database_url())
+
+    @classmethod
+    def from_notebook(cls, namespace: Mapping[str, Any]) -> StoreReport:
+        """From a notebook's globals: the values of its parameters cell (or the ones papermill injected)."""
+        known = NotebookParameters.model_fields
+        return cls.from_params(**{name: value for name, value in namespace.items() if name in known})
 
     @property
     def store(self) -> str:

@@ -76,7 +76,9 @@ def secrets_of(settings: Settings) -> list[str]:
 
 def configure_logging(settings: Settings, *, verbose: bool = False, log_dir: Path | None = None) -> None:
     root = logging.getLogger()
-    root.handlers.clear()
+    for handler in list(root.handlers):  # configured twice in one process (tests): close the old file first
+        root.removeHandler(handler)
+        handler.close()
     root.setLevel(logging.DEBUG if verbose else getattr(logging, settings.log_level))
     redact = RedactSecrets(secrets_of(settings))
     console = logging.StreamHandler(sys.stderr)

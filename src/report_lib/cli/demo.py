@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import logging
 from typing import Any
 
 from rich.console import Console
@@ -15,8 +14,7 @@ from report_lib.config import Settings
 from report_lib.errors import ConfigError
 from report_lib.warehouse.demo import MAX_DAYS, MAX_STORES, MIN_DAYS, DemoSummary, generate_demo
 from report_lib.warehouse.engine import create_warehouse_engine, ensure_schema
-
-log = logging.getLogger(__name__)
+from report_lib.warehouse.refresh import refresh_daily_metrics
 
 EPILOG = """\
 examples:
@@ -102,14 +100,7 @@ def _generate(engine: Engine, *, stores: int, days: int, seed: int, end: dt.date
 
 
 def _refresh(engine: Engine) -> str:
-    """Bring daily_metrics up to date when the refresh step is installed; says what happened."""
-    try:
-        from report_lib.warehouse.refresh import refresh_daily_metrics
-    except ModuleNotFoundError as exc:
-        if exc.name != "report_lib.warehouse.refresh":
-            raise
-        log.warning("report_lib.warehouse.refresh is not installed; run `runner.py refresh` later")
-        return "daily metrics: not refreshed (run `runner.py refresh`)"
+    """Bring daily_metrics up to date; says what happened."""
     result = refresh_daily_metrics(engine, full=False)
     return f"daily metrics: {result.summary()}"
 
