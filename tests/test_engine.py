@@ -32,12 +32,18 @@ def test_sqlite_uses_wal(sqlite_warehouse: Engine) -> None:
 
 def test_insert_frame_round_trips_values(warehouse: Engine) -> None:
     frame = pd.DataFrame(
-        {"code": ["A", "B"], "name": ["Alpha", "Beta"], "region": ["North", "South"], "opened_on": ["2020-01-02", None]}
+        {
+            "code": ["A", "B"],
+            "name": ["Alpha", "Beta"],
+            "region": ["North", "South"],
+            "opened_on": ["2020-01-02", None],
+            "manager_emails": [["a@example.com"], []],
+        }
     )
     with warehouse.begin() as conn:
         assert insert_frame(conn, stores, frame) == 2
-        rows = conn.execute(select(stores.c.code, stores.c.opened_on).order_by(stores.c.code)).all()
-    assert rows == [("A", dt.date(2020, 1, 2)), ("B", None)]
+        rows = conn.execute(select(stores.c.code, stores.c.opened_on, stores.c.manager_emails).order_by("code")).all()
+    assert rows == [("A", dt.date(2020, 1, 2), ["a@example.com"]), ("B", None, [])]
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,12 @@ driver directly, inside the caller's transaction, so an import stays all-or-noth
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Date, DateTime, Table
+from sqlalchemy import JSON, Connection, Date, DateTime, Table
 
 COPY_CHUNK_ROWS = 100_000
 SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # the format SQLAlchemy itself writes and parses
@@ -66,23 +66,17 @@ def _python_rows(frame: pd.DataFrame, table: Table, *, for_sqlite: bool) -> Iter
 
 
 def _column_values(series: pd.Series, sql_type: Any, *, for_sqlite: bool) -> list[Any]:
-    missing = series.isna().to_numpy()
-    if isinstance(sql_type, DateTime):
+    """Plain Python values for the driver, None where missing; vectorised (a Python loop costs ~1 s per 1M rows)."""
+    if isinstance(sql_type, DateTime | Date):
         stamps = pd.to_datetime(series)
-        values: list[Any] = (
-            list(stamps.dt.strftime(SQLITE_DATETIME_FORMAT)) if for_sqlite else list(stamps.dt.to_pydatetime())
-        )
-    elif isinstance(sql_type, Date):
-        days = pd.to_datetime(series)
-        values = list(days.dt.strftime("%Y-%m-%d")) if for_sqlite else [d.date() for d in days.dt.to_pydatetime()]
-    elif pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_float_dtype(series.dtype):
-        values = series.to_numpy(dtype=object, na_value=None).tolist()
-        values = [v.item() if isinstance(v, np.generic) else v for v in values]
-    else:
-        values = series.astype(object).tolist()
-    if missing.any():
-        values = [None if m else v for v, m in zip(values, missing, strict=True)]
-    return values
+        if for_sqlite:
+            text = stamps.dt.strftime(SQLITE_DATETIME_FORMAT if isinstance(sql_type, DateTime) else "%Y-%m-%d")
+            return text.astype(object).where(stamps.notna(), None).tolist()
+        values = stamps.dt.to_pydatetime() if isinstance(sql_type, DateTime) else stamps.dt.date.to_numpy()
+        return pd.Series(values, dtype=object).where(stamps.notna().to_numpy(), None).tolist()
+    if isinstance(sql_type, JSON):
+        return [json.dumps(value) for value in series.tolist()]
+    return series.astype(object).where(series.notna(), None).tolist()  # numpy scalars become int/float/str
 
 
 def as_date(value: dt.date | dt.datetime | str) -> dt.date:
