@@ -92,3 +92,12 @@ class DeliveryError(ReportError, RuntimeError):
         super().__init__(message)
         self.message_id = message_id
         self.recipients = tuple(recipients)
+
+
+class AccessDeniedError(ReportError, PermissionError):
+    """A signed-in dashboard user asked for a store outside the stores they may see (``parameters/users.yaml``)."""
+
+    def __init__(self, message: str, *, user: str, stores: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.user = user
+        self.stores = tuple(stores)
