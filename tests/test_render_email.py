@@ -203,10 +203,8 @@ def test_digest_summary_status_is_checked() -> None:
         StoreSummary("S01", "Lyon", "done")
 
 
-PLAIN_AUTH = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")  # test server
 
 
-@PLAIN_AUTH
 def test_smtp_delivery_with_login_keeps_the_password_out_of_the_message(pdf_file: Path) -> None:
     message = build(pdf_file)
     with smtp_server(user="reports", password=PASSWORD) as sink:
@@ -225,7 +223,6 @@ def test_smtp_delivery_with_login_keeps_the_password_out_of_the_message(pdf_file
         assert secret.encode() not in envelope.content
 
 
-@PLAIN_AUTH
 def test_smtp_failures_name_the_server_but_never_the_password() -> None:
     message = build()
     with smtp_server(user="reports", password="the-right-one") as sink:
@@ -243,7 +240,6 @@ def test_smtp_failures_name_the_server_but_never_the_password() -> None:
         assert error.value.message_id == message["Message-ID"]
 
 
-@PLAIN_AUTH
 def test_check_smtp_logs_in_and_reports_without_the_password() -> None:
     with smtp_server(user="reports", password=PASSWORD) as sink:
         summary = check_smtp(f"smtp://reports:{PASSWORD_IN_URL}@127.0.0.1:{sink.port}")
