@@ -101,3 +101,12 @@ class AccessDeniedError(ReportError, PermissionError):
         super().__init__(message)
         self.user = user
         self.stores = tuple(stores)
+
+
+class OutputWriteError(ReportError, OSError):
+    """A report, page or email could not be written (disk full, no permission); any older file is left untouched."""
+
+    def __init__(self, message: str, *, path: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.errno = errno  # OSError's own field, so `except OSError` callers can still test e.g. errno.ENOSPC
