@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import os
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
+from sqlalchemy import Engine
 
 from report_lib.config import Settings
 from report_lib.run import schedule
@@ -47,11 +51,11 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
     failures = 0
     while True:
         for job in jobs:
-            now = dt.datetime.now()
-            fire = schedule.due_fire(job, last_fire=schedule.last_fire(engine, job.name), now=now)
-            if fire is None or not schedule.claim(engine, job.name, fire, now=now):
+            fire = _claim_next(engine, job)
+            if fire is None:
                 continue
-            status = _run(job, settings, console)
+            with _heartbeat(engine, job.name, every=schedule.HEARTBEAT.total_seconds()):
+                status = _run(job, fire, settings, console)
             failures += status != "ok"
             schedule.release(engine, job.name, status=status, now=dt.datetime.now())
         if args.once:
@@ -59,12 +63,47 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         time.sleep(TICK_SECONDS)
 
 
-def _run(job: schedule.ScheduledJob, settings: Settings, console: Console) -> str:
+def _claim_next(engine: Engine, job: schedule.ScheduledJob) -> dt.datetime | None:
+    """The fire to run now, claimed: first a run interrupted by a scheduler that died, else the due fire."""
+    now = dt.datetime.now()
+    interrupted = schedule.take_over(engine, job.name, now=now)
+    if interrupted is not None:
+        log.warning("%s: the run for %s was interrupted mid-way; running it again once", job.name, interrupted)
+        return interrupted
+    fire = schedule.due_fire(job, last_fire=schedule.last_fire(engine, job.name), now=now)
+    if fire is None or not schedule.claim(engine, job.name, fire, now=now, stale_after=schedule.HEARTBEAT_STALE):
+        return None
+    return fire
+
+
+@contextlib.contextmanager
+def _heartbeat(engine: Engine, job: str, *, every: float) -> Iterator[None]:
+    """Refresh the job's claim every ``every`` seconds while the run goes on, so only a dead scheduler's goes stale."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                schedule.heartbeat(engine, job, now=dt.datetime.now())
+            except Exception as exc:  # the database may blink; the run goes on and the next beat tries again
+                log.warning("%s: could not refresh the schedule claim: %s", job, exc)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _run(job: schedule.ScheduledJob, fire: dt.datetime, settings: Settings, console: Console) -> str:
     from report_lib.run.batch import BatchOptions, run_batch
     from report_lib.run.plan import RunRequest
 
-    console.print(f"{dt.datetime.now():%Y-%m-%d %H:%M} running {job.name}")
-    request = RunRequest(stores=job.stores, notebooks=job.notebooks, period=job.period)
+    console.print(f"{dt.datetime.now():%Y-%m-%d %H:%M} running {job.name} (fire {fire:%Y-%m-%d %H:%M})")
+    # named periods count from the fire's day, so a run caught up or re-run later reports the same period
+    request = RunRequest(stores=job.stores, notebooks=job.notebooks, period=job.period, as_of=fire.date())
     options = BatchOptions(workers=job.workers or os.cpu_count() or 1, formats=job.formats, send=job.send)
     try:
         result = run_batch(request, settings, options)
