@@ -61,16 +61,14 @@ class ChartSlot:
 
     def __init__(self, *css_classes: str, height: int = DEFAULT_HEIGHT) -> None:
         self.height = height
-        self._classes = css_classes
         self.widget = widgets.Box(layout=widgets.Layout(width="100%"))
-        self.widget.add_class("sd-chart")
+        for name in ("sd-chart", *css_classes):
+            self.widget.add_class(name)
         self.chart: DashboardFigure | None = None
 
     def show(self, figure: go.Figure) -> None:
         if self.chart is None:
             self.chart = figure_widget(figure, height=self.height)
-            for name in self._classes:
-                self.chart.add_class(name)
             self.widget.children = (self.chart,)
         else:
             replace_figure(self.chart, figure, height=self.height)
