@@ -137,6 +137,30 @@ def test_a_drop_is_flagged_down() -> None:
     assert list(zip(flags["day"], flags["direction"], strict=True)) == [(pd.Timestamp("2024-02-10"), "down")]
 
 
+def test_square_roots_are_weighted_by_the_weekday_volume_hand_computed() -> None:
+    # one store (no peers); a window over twice the series' length: the level is the whole series' median.
+    # sqrt(x / f) has variance ~1/f when x is a count or a sum of baskets: deviations are weighted by sqrt(f / mean f)
+    series = daily_series()
+    series.loc[40, "revenue"] *= 1.44  # Saturday 2024-02-10, weekday median ~300
+    series.loc[41, "revenue"] *= 1.44  # Sunday 2024-02-11, weekday median ~60
+    weekday_median = series.groupby(series["day"].dt.day_of_week)["revenue"].transform("median")
+    root = np.sqrt(series["revenue"] / weekday_median)
+    weighted = np.sqrt(weekday_median / weekday_median.mean()) * (root - root.median())
+    center = weighted.median()
+    mad = (weighted - center).abs().median()
+    flags = detect_anomalies(series, threshold=1e-6, window=112).set_index("day")
+    assert len(flags) >= 50  # every period but those scoring exactly 0
+    expected_score = (0.6745 * (weighted - center) / mad).set_axis(series["day"])
+    weight = np.sqrt(weekday_median / weekday_median.mean())
+    expected_value = (weekday_median * (root.median() + center / weight) ** 2).set_axis(series["day"])
+    assert flags["score"].to_numpy() == pytest.approx(expected_score[flags.index].to_numpy())
+    assert flags["expected"].to_numpy() == pytest.approx(expected_value[flags.index].to_numpy())
+    # the same relative bump counts about sqrt(300 / 60) = 2.2 times more on the busy Saturday than on the quiet
+    # Sunday (unweighted square roots, as before: 1.14)
+    saturday, sunday = flags.loc[pd.Timestamp("2024-02-10"), "score"], flags.loc[pd.Timestamp("2024-02-11"), "score"]
+    assert 2 < saturday / sunday < 3
+
+
 # --- the chain: days every store shares are not a store's anomaly ---
 
 
@@ -331,8 +355,9 @@ def test_flags_round_trip_through_save_anomalies(warehouse: Engine) -> None:
 
 # --- the demo warehouse's planted anomalies (ground truth) ---
 
-# Chosen before the method was tuned (on seeds 5, 13, 17, 19, 23, 29, 31 at this size); ~200k order lines.
-DEMO = {"stores": 6, "days": 180, "seed": 42, "end": dt.date(2024, 6, 30)}
+# A realistic size (~540k order lines; generation ~5-10 s). Seed 42 was kept out of the measurements that chose the
+# method (seeds 1-7 at 10 x 730 days, 1-6 at this size).
+DEMO = {"stores": 10, "days": 365, "seed": 42, "end": dt.date(2024, 6, 30)}
 
 
 @pytest.fixture(scope="module")
@@ -353,11 +378,13 @@ def demo_scores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DetectionS
 
 
 def test_demo_planted_anomalies_are_found(demo_scores: DetectionScore) -> None:
-    """Recall >= 0.9 and precision >= 0.8 on this seed (1.00 and 1.00 when written).
+    """Recall >= 0.9 and precision >= 0.8 on this seed (1.00 and 1.00 when written; 1.00 and 0.86 before the weekday
+    weighting).
 
-    Over seeds 5, 13, 17, 19, 23, 29, 31 and 42 at this size: recall 0.99, precision 0.87 pooled; per seed
-    precision 0.71-1.00 and recall 0.88-1.00 (see report_lib.anomalies). A change to the demo generator's noise can
-    move this seed across the line: re-measure over the seeds before loosening anything.
+    Seeds 1-6 at this size: recall 0.98, precision 0.89 pooled; per seed precision 0.81-1.00. At 10 x 730 days
+    precision is lower (0.72 pooled over seeds 1-7): see report_lib.anomalies and benchmarks/bench_anomalies_margins.py.
+    A change to the demo generator's noise can move this seed across the line: re-measure over the seeds before
+    loosening anything.
     """
     assert demo_scores["recall"] >= 0.9, demo_scores
     assert demo_scores["precision"] >= 0.8, demo_scores
