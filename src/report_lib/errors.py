@@ -88,10 +88,18 @@ class BrowserNotFoundError(RenderError):
 class DeliveryError(ReportError, RuntimeError):
     """An email could not be sent or written to the outbox. Messages never include SMTP credentials."""
 
-    def __init__(self, message: str, *, message_id: str | None = None, recipients: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        message_id: str | None = None,
+        recipients: Iterable[str] = (),
+        maybe_sent: bool = False,
+    ) -> None:
         super().__init__(message)
         self.message_id = message_id
         self.recipients = tuple(recipients)
+        self.maybe_sent = maybe_sent  # the server had the message when the connection failed: a retry may duplicate
 
 
 class AccessDeniedError(ReportError, PermissionError):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from report_lib.config import Settings
@@ -55,13 +56,46 @@ class SmtpTarget:
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """What happened to one message: ``status`` is 'sent' (SMTP) or 'written' (outbox), as in email_deliveries."""
+    """What happened to one message: ``status`` is 'sent' (SMTP) or 'written' (outbox), as in email_deliveries.
+
+    ``recipients`` are every address the message was for; ``refused`` the ones the server would not take (the
+    others got it), with the server's answers in ``refusal``.
+    """
 
     status: str
     message_id: str
     recipients: tuple[str, ...]
     path: Path | None = None
     refused: tuple[str, ...] = ()
+    refusal: str = ""
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        return tuple(address for address in self.recipients if address not in self.refused)
+
+
+class _TrackedSMTP(smtplib.SMTP):
+    """Notes when the server said "go ahead" (354) to the message itself: a failure after that is ambiguous."""
+
+    message_sent = False
+    _in_data = False
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        self._in_data = True
+        try:
+            return super().data(msg)
+        finally:
+            self._in_data = False
+
+    def getreply(self) -> tuple[int, bytes]:
+        reply = super().getreply()
+        if self._in_data and reply[0] == 354:
+            self.message_sent = True
+        return reply
+
+
+class _TrackedSMTPS(_TrackedSMTP, smtplib.SMTP_SSL):
+    """The same over TLS from the start (smtps://)."""
 
 
 def parse_smtp_url(url: str) -> SmtpTarget:
@@ -140,13 +174,13 @@ def _write_outbox(message: EmailMessage, outbox: Path, message_id: str, recipien
 
 
 @contextmanager
-def _session(target: SmtpTarget) -> Iterator[smtplib.SMTP]:
+def _session(target: SmtpTarget) -> Iterator[_TrackedSMTP]:
     """A connected (TLS, logged-in when configured) SMTP client, closed afterwards."""
     context = ssl.create_default_context()
     if target.use_ssl:
-        client: smtplib.SMTP = smtplib.SMTP_SSL(target.host, target.port, timeout=target.timeout, context=context)
+        client: _TrackedSMTP = _TrackedSMTPS(target.host, target.port, timeout=target.timeout, context=context)
     else:
-        client = smtplib.SMTP(target.host, target.port, timeout=target.timeout)
+        client = _TrackedSMTP(target.host, target.port, timeout=target.timeout)
     with client:
         if target.starttls:
             client.starttls(context=context)
@@ -165,20 +199,43 @@ def _failure(action: str, exc: BaseException, target: SmtpTarget) -> str:
 def _send_smtp(
     message: EmailMessage, target: SmtpTarget, message_id: str, recipients: tuple[str, ...]
 ) -> DeliveryResult:
+    """Send once. A failure after the server took the message (no final answer: a timeout, a dropped connection) is
+    raised with ``maybe_sent``: retrying it could deliver the message twice. A failing goodbye after the server
+    accepted the message is only logged."""
+    refused: dict[str, tuple[int, bytes]] | None = None
+    client: _TrackedSMTP | None = None
     try:
         with _session(target) as client:
             refused = client.send_message(message)
     except (smtplib.SMTPException, OSError) as exc:  # ssl.SSLError and timeouts are OSErrors
-        raise DeliveryError(
-            _failure(f"send {message_id} to {', '.join(recipients)}", exc, target)
-            + " and that the server accepts these recipients; the send can be retried.",
-            message_id=message_id,
-            recipients=recipients,
-        ) from exc
-    if refused:
-        log.warning("%s: the server refused %s", message_id, ", ".join(sorted(refused)))
+        if refused is None:
+            maybe_sent = bool(client and client.message_sent) and not isinstance(exc, smtplib.SMTPResponseException)
+            raise DeliveryError(
+                _failure(f"send {message_id} to {', '.join(recipients)}", exc, target)
+                + (
+                    "; the server had the whole message when it stopped answering, so it may have been delivered"
+                    if maybe_sent
+                    else " and that the server accepts these recipients; the send can be retried."
+                ),
+                message_id=message_id,
+                recipients=recipients,
+                maybe_sent=maybe_sent,
+            ) from exc
+        log.warning("%s: sent, but closing the connection failed: %s", message_id, _redact(str(exc), target.password))
+    refusal = "; ".join(
+        f"{address}: {code} {answer.decode(errors='replace')}"
+        for address, (code, answer) in sorted((refused or {}).items())
+    )
+    if refusal:
+        log.warning("%s: the server refused %s", message_id, refusal)
     log.info("sent %s to %s via %s", message_id, ", ".join(recipients), target.safe_url)
-    return DeliveryResult(status="sent", message_id=message_id, recipients=recipients, refused=tuple(sorted(refused)))
+    return DeliveryResult(
+        status="sent",
+        message_id=message_id,
+        recipients=recipients,
+        refused=tuple(sorted(refused or {})),
+        refusal=refusal,
+    )
 
 
 def check_smtp(smtp_url: str) -> str:
