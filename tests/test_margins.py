@@ -6,7 +6,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from report_lib.errors import DataValidationError, InsufficientDataError, NeedsOrderLinesError, ReportError
+from report_lib.errors import (
+    DataValidationError,
+    InsufficientDataError,
+    NeedsOrderLinesError,
+    ReportError,
+    ReportNotFoundError,
+)
 from report_lib.margins import MARGIN_COLUMNS, compute_margins, margin_summary_note
 from report_lib.warehouse.bulk import insert_frame
 from report_lib.warehouse.loaders.products import PRODUCT_SALES_COLUMNS, load_product_sales
@@ -215,21 +221,22 @@ def test_load_product_sales_one_day(warehouse: Engine) -> None:
     assert math.isnan(result.loc["P2", "cost"])  # its only line that day has no cost
 
 
-def test_empty_period_and_unknown_store_give_no_rows(warehouse: Engine) -> None:
+def test_empty_period_gives_no_rows_and_unknown_store_is_named(warehouse: Engine) -> None:
     fill_warehouse(warehouse)
-    assert load_product_sales(warehouse, stores="S1", start=dt.date(2025, 1, 1), end=dt.date(2025, 1, 31)).empty
-    nothing = load_product_sales(warehouse, stores="NOPE")
+    nothing = load_product_sales(warehouse, stores="S1", start=dt.date(2025, 1, 1), end=dt.date(2025, 1, 31))
     assert nothing.empty
     with pytest.raises(InsufficientDataError, match="No product sales"):
         compute_margins(nothing)
+    with pytest.raises(ReportNotFoundError, match="No store named 'NOPE'; known: "):
+        load_product_sales(warehouse, stores="NOPE")
 
 
 def test_aggregate_only_store_needs_order_lines(warehouse: Engine) -> None:
     fill_warehouse(warehouse)
-    with pytest.raises(NeedsOrderLinesError, match="only aggregate totals: 2 weekly rows") as caught:
+    with pytest.raises(NeedsOrderLinesError, match="W1 have only aggregate totals: W1: 2 week rows") as caught:
         load_product_sales(warehouse, stores="W1")
-    assert "Import the store's order lines" in str(caught.value)
-    assert caught.value.details["store_code"] == "W1"
+    assert "Import an order-lines file for the store" in str(caught.value)
+    assert caught.value.details["stores"] == ["W1"]
     with pytest.raises(NeedsOrderLinesError):
         load_product_sales(warehouse, stores=["S1", "W1"])  # a partial total would be a silent wrong number
 

@@ -9,7 +9,7 @@ import pandas as pd
 from sqlalchemy import Engine, Select, literal, select
 
 from report_lib.errors import InsufficientDataError
-from report_lib.warehouse.loaders.customers import (
+from report_lib.warehouse.loaders.common import (
     explain_empty_period,
     normalise_stores,
     read_frame,

@@ -8,7 +8,7 @@ import pandas as pd
 from sqlalchemy import Engine, and_, func, select
 
 from report_lib.errors import DataValidationError
-from report_lib.warehouse.loaders.products import require_order_lines
+from report_lib.warehouse.loaders.common import require_order_lines
 from report_lib.warehouse.schema import inventory_snapshots, order_lines, products
 
 STOCK_COLUMNS = ("sku", "name", "category", "as_of", "on_hand", "reorder_point")

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, case, exists, func, select
+from sqlalchemy import Engine, case, func, select
 
-from report_lib.errors import NeedsOrderLinesError
-from report_lib.warehouse.schema import daily_metrics, order_lines, products
+from report_lib.warehouse.loaders.common import require_order_lines
+from report_lib.warehouse.schema import order_lines, products
 
 PRODUCT_SALES_COLUMNS = ("sku", "name", "category", "units", "revenue", "cost", "lines_without_cost")
 
@@ -62,31 +62,3 @@ def load_product_sales(
     frame["lines_without_cost"] = frame["lines_without_cost"].astype("int64")
     frame["cost"] = frame["cost"].where(frame["lines_without_cost"].eq(0), np.nan)
     return frame.astype({"sku": "str", "name": "str", "category": "str"})
-
-
-def require_order_lines(conn: Connection, stores: Sequence[str], *, analysis: str) -> None:
-    """Raise NeedsOrderLinesError when a store has aggregate totals but no order lines (e.g. an imported weekly file).
-
-    A store with neither is left alone: the caller's empty result says the period has no sales.
-    """
-    for code in stores:
-        has_lines = conn.execute(select(exists().where(order_lines.c.store_code == code))).scalar()
-        if has_lines:
-            continue
-        summary = conn.execute(
-            select(
-                func.count(),
-                func.min(daily_metrics.c.day),
-                func.max(daily_metrics.c.day),
-                func.min(daily_metrics.c.grain),
-            ).where(daily_metrics.c.store_code == code)
-        ).one()
-        count, first, last, grain = summary
-        if count:
-            raise NeedsOrderLinesError(
-                f"{analysis} for store {code!r} need order lines (sku, quantity, unit price, unit cost), but the "
-                f"store has only aggregate totals: {count} {'weekly' if grain == 'week' else 'daily'} rows from "
-                f"{first} to {last}. Import the store's order lines to see this analysis; trends and anomalies "
-                "work on the totals.",
-                details={"store_code": code, "aggregate_rows": int(count)},
-            )
