@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from render_fixtures import free_port, require_chromium, smtp_server
 from sqlalchemy import Engine, select, update
 
 from report_lib.config import Settings
@@ -17,7 +18,6 @@ from report_lib.run.batch import BatchOptions, BatchResult, run_batch
 from report_lib.run.plan import RunRequest
 from report_lib.run.publish import publish
 from report_lib.warehouse.schema import email_deliveries, stores
-from render_fixtures import free_port, require_chromium, smtp_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "smtp-Pa55-word"
