@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError
 
 from report_lib.errors import ConfigError, WarehouseError
 from report_lib.warehouse.schema import SCHEMA_VERSION, metadata, schema_version
@@ -41,11 +41,21 @@ def create_warehouse_engine(url: str, **engine_options: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(Path(parsed.database))
         engine = create_engine(url, **engine_options)
         event.listen(engine, "connect", _configure_sqlite)
         return engine
     return create_engine(url, pool_pre_ping=True, **engine_options)
+
+
+def _make_folder(database: Path) -> None:
+    try:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WarehouseError(
+            f"Cannot create the folder {database.parent} for the SQLite warehouse {database}: {exc.strerror or exc}. "
+            "Check REPORT_DATABASE_URL (sqlite:///relative/path.db or sqlite:////absolute/path.db)."
+        ) from exc
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -74,7 +84,7 @@ def ensure_schema(engine: Engine) -> int:
             if found is None:
                 conn.execute(schema_version.insert().values(version=SCHEMA_VERSION, applied_at=dt.datetime.now()))
                 log.info("created warehouse schema version %d", SCHEMA_VERSION)
-    except OperationalError as exc:
+    except DatabaseError as exc:  # OperationalError (unreachable, refused), or a file that is not a database
         raise WarehouseError(
             f"Cannot open the warehouse at {engine.url.render_as_string(hide_password=True)}: {exc.orig}. "
             "Check REPORT_DATABASE_URL and that the database server is running."
@@ -85,4 +95,7 @@ def ensure_schema(engine: Engine) -> int:
 def _recorded_version(conn: Any) -> int | None:
     if not inspect(conn).has_table(schema_version.name):
         return None
-    return conn.execute(select(schema_version.c.version).order_by(schema_version.c.version.desc())).scalar()
+    version: int | None = conn.execute(
+        select(schema_version.c.version).order_by(schema_version.c.version.desc())
+    ).scalar()
+    return version
