@@ -6,7 +6,7 @@ PY     := $(BIN)/python
 KERNEL := store-reports
 SYSTEM_PACKAGES := chromium poppler-utils fonts-dejavu-core
 
-.PHONY: setup system-packages demo test lint format typecheck lab bench lock clean
+.PHONY: setup system-packages demo test lint format typecheck lab bench lock clean serve
 
 setup: $(VENV)/.installed system-packages  ## create .venv from the pins, register the kernel, install Chromium
 
@@ -53,6 +53,9 @@ typecheck: setup
 
 lab: setup  ## JupyterLab on the notebooks with the project's kernel (reads the same warehouse as the runner)
 	REPORT_DATABASE_URL=$${REPORT_DATABASE_URL:-sqlite:///$(CURDIR)/data/warehouse.db} $(BIN)/jupyter lab notebooks/
+
+serve: setup  ## the Voila dashboards on 127.0.0.1:8866 behind a sign-in (accounts: parameters/users.yaml)
+	$(PY) runner.py serve
 
 bench: setup  ## benchmarks; figures go to benchmarks/RESULTS.md
 	$(PY) -m benchmarks.run

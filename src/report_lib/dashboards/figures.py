@@ -44,11 +44,34 @@ def figure_widget(figure: go.Figure, *, height: int = DEFAULT_HEIGHT) -> Dashboa
 
 
 def replace_figure(widget: go.FigureWidget, figure: go.Figure, *, height: int | None = None) -> None:
-    """Show ``figure`` in ``widget``: all traces and the layout replaced in one batch, the widget kept."""
-    layout: dict[str, Any] = figure.layout.to_plotly_json()
+    """Show ``figure`` in ``widget``, which stays where it is.
+
+    When the traces are of the same number and types (a new store, period or threshold for the same chart), every
+    property is restyled in place in one batch: one ``Plotly.update`` in the browser. Otherwise all traces and the
+    layout are replaced (plotly's ``update(overwrite=True)``). ``figure`` itself is never modified (it may be cached):
+    the widget gets fresh copies of its properties.
+    """
+    spec = figure.to_plotly_json()
+    layout: dict[str, Any] = spec["layout"]
     layout["height"] = height or widget.layout.height or DEFAULT_HEIGHT
     layout["autosize"] = True
-    widget.update(data=list(figure.data), layout=layout, overwrite=True)
+    current = [trace.type for trace in widget.data]
+    if current and current == [trace.get("type", "scatter") for trace in spec["data"]]:
+        _restyle_in_place(widget, spec["data"], layout)
+    else:
+        widget.update(data=spec["data"], layout=layout, overwrite=True)
+
+
+def _restyle_in_place(widget: go.FigureWidget, data: list[dict[str, Any]], layout: dict[str, Any]) -> None:
+    """Every trace property and layout key set to the new figure's (absent ones unset), sent as one update."""
+    with widget.batch_update():
+        for trace, new in zip(widget.data, data, strict=True):
+            stale = set(trace.to_plotly_json()) - set(new) - {"type", "uid"}
+            trace.update({**dict.fromkeys(stale), **{k: v for k, v in new.items() if k != "type"}}, overwrite=True)
+        shown = widget.layout.to_plotly_json()
+        stale = set(shown) - set(layout) - {"template"}
+        changed = {key: value for key, value in layout.items() if key != "template" and shown.get(key) != value}
+        widget.layout.update({**dict.fromkeys(stale), **changed}, overwrite=True)
 
 
 class ChartSlot:

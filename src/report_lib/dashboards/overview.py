@@ -148,8 +148,14 @@ class OverviewDashboard:
     def update_chart(self) -> None:
         data = self.data()
         metric = str(self.metric.value)
-        daily = self.session.daily(data.selection.codes)
-        series = trend_series(daily, metric, data.period)
-        weekly = bool((daily["grain"] == "week").any())
-        fig = trend_figure(series, metric=metric, period=data.period, currency=data.selection.currency, weekly=weekly)
-        self.figure.show(fig)
+
+        def compute() -> go.Figure:
+            daily = self.session.daily(data.selection.codes)
+            weekly = bool((daily["grain"] == "week").any())
+            series = trend_series(daily, metric, data.period)
+            return trend_figure(
+                series, metric=metric, period=data.period, currency=data.selection.currency, weekly=weekly
+            )
+
+        key = ("trend", str(self.selection.value), str(self.period.value), metric)
+        self.figure.show(self.session.cached(key, compute))
