@@ -10,7 +10,26 @@ from collections.abc import Iterable
 
 
 class ReportError(Exception):
-    """Base of every error raised on purpose by report_lib."""
+    """Base of every error raised on purpose by report_lib.
+
+    Picklable with its fields (a worker process or a Celery task sends it back): pickle would call ``__init__`` with
+    the message alone, which fails for subclasses with keyword-only fields and broke the whole process pool.
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        state = dict(vars(self))
+        if isinstance(self, OSError):
+            state["errno"] = self.errno  # a slot of OSError, not in __dict__
+        return (_rebuild, (type(self), self.args, state))
+
+
+def _rebuild(cls: type[ReportError], args: tuple[object, ...], state: dict[str, object]) -> ReportError:
+    """Unpickle an error without calling its ``__init__``: the message and the fields as they were."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    for name, value in state.items():
+        setattr(error, name, value)
+    return error
 
 
 class ConfigError(ReportError, ValueError):
