@@ -136,13 +136,17 @@ def parse_period(text: str, *, today: dt.date | None = None) -> Period:
     """
     today = dt.date.today() if today is None else today
     cleaned = text.strip().lower()
-    relative = _parse_relative(cleaned, today)
-    if relative is not None:
-        return relative
     try:
+        relative = _parse_relative(cleaned, today)
+        if relative is not None:
+            return relative
         absolute = _parse_absolute(cleaned.upper())
-    except ValueError as exc:
-        raise ConfigError(f"Period {text!r} is not a valid period: {exc}. {_accepted()}") from exc
+    except ConfigError:
+        raise
+    except (ValueError, OverflowError) as exc:  # impossible numbers, or dates past year 1 or 9999
+        raise ConfigError(
+            f"Period {text!r} (counted from {today}) is not a valid period: {exc}. {_accepted()}"
+        ) from exc
     if absolute is None:
         raise ConfigError(f"Period {text!r} is not recognised. {_accepted()}")
     return absolute
