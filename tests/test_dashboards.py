@@ -396,6 +396,17 @@ def test_server_configuration_is_locked_down(tmp_path: Path) -> None:
     assert config.DashboardIdentityProvider.secure_cookie is None  # decided by the request's protocol
 
 
+def test_the_cookie_secret_can_outlive_a_restart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REPORT_DASHBOARD_COOKIE_SECRET", "s" * 40)
+    assert build_config(ServeOptions(), Settings()).Voila.cookie_secret == b"s" * 40
+    (tmp_path / "secret").write_bytes(b"short")
+    with pytest.raises(ConfigError, match="at least 32"):
+        build_config(ServeOptions(cookie_secret_file=tmp_path / "secret"), Settings())
+    monkeypatch.delenv("REPORT_DASHBOARD_COOKIE_SECRET")
+    first, second = (build_config(ServeOptions(), Settings()).Voila.cookie_secret for _ in range(2))
+    assert len(first) == 32 and first != second  # random per start by default
+
+
 def test_https_and_secure_cookies_options(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="both --certfile and --keyfile"):
         ServeOptions(certfile=tmp_path / "cert.pem")

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from report_lib.charts import plot_bars
 from report_lib.dashboards import figures, pickers, ui
 from report_lib.dashboards.session import DashboardSession
+from report_lib.insights import CURRENCY_SYMBOLS
 from report_lib.segments import name_segments, score_rfm, segment_profile
 
 HISTORIES = (("Last 12 months", 365), ("Last 24 months", 730))
@@ -40,19 +41,19 @@ def segmented(session: DashboardSession, selection_key: str, days: int) -> pd.Da
     return session.cached(("segments", selection_key, days), compute)
 
 
-def nice_edges(values: pd.Series, *, bins: int = 6) -> tuple[tuple[float, ...], tuple[str, ...]]:
-    """Upper bin edges on the 1-2-5 scale up to about the 95th percentile, and their labels ('< 20', '20–50', ...)."""
+def nice_edges(values: pd.Series, *, bins: int = 6, prefix: str = "") -> tuple[tuple[float, ...], tuple[str, ...]]:
+    """Upper bin edges on the 1-2-5 scale up to about the 95th percentile, and labels ('< $20', '$20–50', ...)."""
     top = float(values.quantile(0.95)) if len(values) else 1.0
     scale = [m * 10.0**e for e in range(-1, 8) for m in (1, 2, 5)]
     inner = [edge for edge in scale if edge < top][-(bins - 1) :] or [top]
     edges = (*inner, math.inf)
-    labels = [f"< {inner[0]:,.0f}"]
-    labels += [f"{low:,.0f}–{high:,.0f}" for low, high in itertools.pairwise(inner)]
-    labels.append(f"≥ {inner[-1]:,.0f}")
+    labels = [f"< {prefix}{inner[0]:,.0f}"]
+    labels += [f"{prefix}{low:,.0f}–{high:,.0f}" for low, high in itertools.pairwise(inner)]
+    labels.append(f"≥ {prefix}{inner[-1]:,.0f}")
     return edges, tuple(labels)
 
 
-def value_distribution(customers: pd.DataFrame, column: str) -> pd.DataFrame:
+def value_distribution(customers: pd.DataFrame, column: str, *, currency: str = "USD") -> pd.DataFrame:
     """Customers per bin of recency (days), frequency (orders) or spend: bin label and count, in bin order."""
     values = customers[column].astype(float)
     edges: tuple[float, ...]
@@ -62,7 +63,8 @@ def value_distribution(customers: pd.DataFrame, column: str) -> pd.DataFrame:
     elif column == "frequency":
         edges, labels = FREQUENCY_BINS
     else:
-        edges, labels = nice_edges(values[values > 0])
+        symbol = CURRENCY_SYMBOLS.get(currency.upper(), f"{currency.upper()} ") if currency else ""
+        edges, labels = nice_edges(values[values > 0], prefix=symbol)
     binned = pd.cut(values, bins=[-math.inf, *edges], labels=list(labels), right=column != "monetary")
     counts = binned.value_counts().reindex(list(labels), fill_value=0)
     return pd.DataFrame({"bin": list(labels), "customers": counts.to_numpy()})
@@ -159,4 +161,6 @@ class CustomersDashboard:
     def update_distribution(self) -> None:
         column = str(self.figure.value)
         label = {value: name for name, value in FIGURES}[column]
-        self.distribution_chart.show(distribution_figure(value_distribution(self.customers(), column), label=label))
+        currency = self.session.warehouse.select(str(self.selection.value)).currency
+        distribution = value_distribution(self.customers(), column, currency=currency)
+        self.distribution_chart.show(distribution_figure(distribution, label=label))

@@ -100,12 +100,27 @@ def pairs_table_html(pairs: pd.DataFrame | Note) -> str:
     )  # fmt: skip
 
 
+REORDER_COLUMNS = {
+    "sku": "SKU",
+    "name": "Product",
+    "status": "Status",
+    "on_hand": "On hand",
+    "reorder_point": "Reorder point",
+    "daily_velocity": "Sold per day",
+    "days_of_cover": "Days of cover",
+    "suggested_order": "Suggested order",
+}
+
+
 def reorder_table_html(reorder: pd.DataFrame | Note) -> str:
-    if isinstance(reorder, pd.DataFrame) and reorder.empty:
-        return ui.note_html("Nothing to reorder: every product is above its reorder point with enough cover.")
+    if isinstance(reorder, pd.DataFrame):
+        if reorder.empty:
+            return ui.note_html("Nothing to reorder: every product is above its reorder point with enough cover.")
+        reorder = reorder[list(REORDER_COLUMNS)]
     return ui.table_html(
         reorder,
         decimals={"daily_velocity": 1, "days_of_cover": 1, "on_hand": 0, "reorder_point": 0},
+        rename=REORDER_COLUMNS,
         limit=25,
     )
 

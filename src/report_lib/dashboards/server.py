@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,17 +204,21 @@ def run_server(options: ServeOptions, settings: Settings) -> int:
     from report_lib.dashboards.app import DashboardVoila  # voila and jupyter-server load only when serving
 
     accounts = check_accounts(options, settings)
+    config = build_config(options, settings)
     root = template_root(options)
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("JUPYTER_PATH")]))
     for name in SECRET_ENV:  # kernels inherit the server's environment: keep secrets they never need out of it
         os.environ.pop(name, None)
-    app = DashboardVoila(config=build_config(options, settings))
+    app = DashboardVoila(config=config)
     app.certfile = str(options.certfile or "")
     app.keyfile = str(options.keyfile or "")
     app.initialize(argv=[])
     scheme = "https" if options.https else "http"
     log.info("dashboards for %d accounts at %s://%s:%d%s", accounts, scheme, options.ip, options.port, options.base_url)
-    app.start()
+    try:
+        app.start()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 
