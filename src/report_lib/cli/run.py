@@ -45,6 +45,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--as-of", type=dt.date.fromisoformat, help="the 'today' named periods count from")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
     parser.add_argument("--backend", default="local", help="where jobs run: local (default)")
+    parser.add_argument(
+        "--engine",
+        default="warm",
+        help="papermill engine: warm (default: one kernel per worker, imports done once, state reset between "
+        "notebooks) or nbclient (papermill's default: a new kernel per notebook)",
+    )
     parser.add_argument("--formats", default=None, help=f"comma-separated subset of {','.join(FORMATS)}")
     parser.add_argument("--send", action="store_true", help="e-mail each store's managers and the regional digests")
     parser.add_argument("--dry-run", action="store_true", help="validate and list the jobs; execute nothing")
@@ -70,6 +76,7 @@ def handle(args: argparse.Namespace, settings: Settings) -> int:
         dry_run=args.dry_run,
         retries=args.retries,
         execution_timeout=args.timeout,
+        engine=args.engine,
     )
     console = Console(stderr=True)
     with Progress(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,13 @@ def render_outputs(
     title: str | None = None,
     defaults: Mapping[str, Any] | None = None,
     browser: str | Path | PdfPrinter | None = None,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, str]:
     """Write the requested formats next to ``executed`` (same name, new suffix); returns format -> path written.
 
-    A PDF alone still needs the HTML: it is rendered into a temporary folder and removed afterwards.
+    A PDF alone still needs the HTML: it is rendered into a temporary folder and removed afterwards. ``browser``
+    prints the PDF (a persistent one from ``report_lib.render.browser.worker_printer()``, or a Chromium executable,
+    or None: Chromium started for this PDF). ``timings``, when given, receives the seconds spent per format.
 
     Raises:
         ReportNotFoundError: an unknown format. RenderError: the HTML or PDF could not be made.
@@ -40,21 +44,29 @@ def render_outputs(
         if name not in OUTPUT_FORMATS:
             raise ReportNotFoundError("output format", name, OUTPUT_FORMATS)
     written: dict[str, str] = {}
+    seconds = timings if timings is not None else {}
+    started = time.perf_counter()
     if "html" in formats:
         html = render_html(executed, executed.with_suffix(".html"), title=title, defaults=defaults)
         written["html"] = str(html)
+        seconds["html"] = time.perf_counter() - started
         if "pdf" in formats:
-            _pdf(html, executed.with_suffix(".pdf"), browser, written)
+            _pdf(html, executed.with_suffix(".pdf"), browser, written, seconds)
     elif "pdf" in formats:
         with tempfile.TemporaryDirectory(prefix=".render-", dir=executed.parent) as work:
             temporary = Path(work) / executed.with_suffix(".html").name
             html = render_html(executed, temporary, title=title, defaults=defaults)
-            _pdf(html, executed.with_suffix(".pdf"), browser, written)
+            seconds["html"] = time.perf_counter() - started
+            _pdf(html, executed.with_suffix(".pdf"), browser, written, seconds)
     return written
 
 
-def _pdf(html: Path, pdf: Path, browser: str | Path | PdfPrinter | None, written: dict[str, str]) -> None:
+def _pdf(
+    html: Path, pdf: Path, browser: str | Path | PdfPrinter | None, written: dict[str, str], seconds: dict[str, float]
+) -> None:
+    started = time.perf_counter()
     try:
         written["pdf"] = str(html_to_pdf(html, pdf, browser=browser))
     except BrowserNotFoundError as exc:
         log.warning("%s: %s", pdf.name, exc)
+    seconds["pdf"] = time.perf_counter() - started

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from report_lib.config import Settings
 from report_lib.params import ParameterFiles
 from report_lib.run.backends import get_backend
-from report_lib.run.execute import ExecutionOptions, JobResult, RetryPolicy, skipped
+from report_lib.run.execute import DEFAULT_ENGINE, ExecutionOptions, JobResult, RetryPolicy, check_engine, skipped
 from report_lib.run.plan import Job, RunRequest, plan_jobs
 from report_lib.warehouse.engine import create_warehouse_engine, ensure_schema
 from report_lib.warehouse.loaders.daily import load_stores, stores_with_order_lines
@@ -29,6 +29,7 @@ class BatchOptions:
     retries: int | None = None  # None: defaults.yaml
     retry_delay: float = 2.0
     execution_timeout: int | None = None
+    engine: str = DEFAULT_ENGINE  # papermill engine: warm (a kernel per worker, reset between notebooks) | nbclient
 
 
 @dataclass
@@ -52,6 +53,7 @@ def run_batch(
     on_plan: Callable[[Sequence[Job]], None] = lambda jobs: None,
     on_result: Callable[[JobResult], None] = lambda result: None,
 ) -> BatchResult:
+    check_engine(options.engine)
     database_url = settings.absolute_database_url()
     engine = create_warehouse_engine(database_url)
     ensure_schema(engine)
@@ -77,6 +79,7 @@ def run_batch(
             retries=files.defaults.retries if options.retries is None else options.retries,
             base_delay=options.retry_delay,
         ),
+        engine=options.engine,
     )
     backend = get_backend(options.backend)
     runnable = [job for job in jobs if job.skip_reason is None]

@@ -12,7 +12,9 @@ from pathlib import Path
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
+from report_lib.errors import ReportNotFoundError
 from report_lib.files import replace_atomic
+from report_lib.run import engines as _engines  # noqa: F401  # registers "warm" even without the entry point
 from report_lib.run import ledger
 from report_lib.run.plan import Job
 from report_lib.warehouse.engine import create_warehouse_engine
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 # Exceptions raised by notebook code that retrying cannot fix: bad data or bad parameters.
 PERMANENT_ERRORS = {"DataValidationError", "InsufficientDataError", "NeedsOrderLinesError", "ConfigError"}
+DEFAULT_ENGINE = "warm"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class ExecutionOptions:
     execution_timeout: int = 600
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     kernel_name: str = "python3"
+    engine: str = DEFAULT_ENGINE  # papermill engine: "warm" (report_lib.run.engines) or "nbclient" (a kernel each)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class JobResult:
     seconds: float
     outputs: dict[str, str]
     error: str | None = None
+    stages: dict[str, float] = field(default_factory=dict)  # seconds of the last attempt: execute, html, pdf
 
 
 def skipped(job: Job) -> JobResult:
@@ -75,6 +80,7 @@ def run_job(job: Job, options: ExecutionOptions) -> JobResult:
     started = time.perf_counter()
     error: str | None = None
     outputs: dict[str, str] = {}
+    stages: dict[str, float] = {}
     attempt = 0
     try:
         for attempt in range(1, options.retry.retries + 2):
@@ -87,7 +93,8 @@ def run_job(job: Job, options: ExecutionOptions) -> JobResult:
                 parameters=job.papermill_parameters,
                 attempt=attempt,
             )
-            error, permanent, outputs = _attempt(job, options)
+            stages = {}
+            error, permanent, outputs = _attempt(job, options, stages)
             ledger.finish_attempt(engine, record, status="failed" if error else "ok", error=error, outputs=outputs)
             if error is None or permanent or attempt > options.retry.retries:
                 break
@@ -105,19 +112,22 @@ def run_job(job: Job, options: ExecutionOptions) -> JobResult:
         seconds=time.perf_counter() - started,
         outputs=outputs,
         error=error,
+        stages=stages,
     )
 
 
-def _attempt(job: Job, options: ExecutionOptions) -> tuple[str | None, bool, dict[str, str]]:
-    """(error or None, whether the error is permanent, outputs written)."""
+def _attempt(job: Job, options: ExecutionOptions, stages: dict[str, float]) -> tuple[str | None, bool, dict[str, str]]:
+    """(error or None, whether the error is permanent, outputs written); ``stages`` receives the seconds spent."""
     final = job.output_dir / f"{job.notebook.name}.ipynb"
     partial = job.output_dir / f".{job.notebook.name}.partial.ipynb"
     job.output_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
     try:
         papermill.execute_notebook(
             str(job.notebook.path),
             str(partial),
             parameters=job.papermill_parameters,
+            engine_name=options.engine,
             kernel_name=options.kernel_name,
             progress_bar=False,
             execution_timeout=options.execution_timeout,
@@ -133,10 +143,12 @@ def _attempt(job: Job, options: ExecutionOptions) -> tuple[str | None, bool, dic
     except Exception as exc:  # kernel died, timed out, could not start: keep what papermill wrote
         _keep(partial, final)
         return f"{type(exc).__name__}: {exc}", False, {"ipynb": str(final)} if final.exists() else {}
+    finally:
+        stages["execute"] = time.perf_counter() - started
     replace_atomic(partial, final)
     outputs = {"ipynb": str(final)}
     if options.formats:
-        outputs.update(_render(final, job, options.formats))
+        outputs.update(_render(final, job, options.formats, stages))
     return None, False, outputs
 
 
@@ -145,9 +157,23 @@ def _keep(partial: Path, final: Path) -> None:
         replace_atomic(partial, final)
 
 
-def _render(executed: Path, job: Job, formats: tuple[str, ...]) -> dict[str, str]:
-    """HTML (and PDF from it) for a successful notebook."""
-    from report_lib.render.report import render_outputs  # nbconvert/Chromium load only where rendering happens
+def _render(executed: Path, job: Job, formats: tuple[str, ...], stages: dict[str, float]) -> dict[str, str]:
+    """HTML (and PDF from it) for a successful notebook, with this worker's exporter and persistent browser."""
+    from report_lib.render.browser import worker_printer  # nbconvert/Chromium load only where rendering happens
+    from report_lib.render.report import render_outputs
 
-    written: dict[str, str] = render_outputs(executed, formats=formats, title=job.notebook.title)
-    return written
+    browser = worker_printer() if "pdf" in formats else None
+    return render_outputs(executed, formats=formats, title=job.notebook.title, browser=browser, timings=stages)
+
+
+def check_engine(name: str) -> str:
+    """``name`` if papermill knows such an engine (ours register by entry point), else ReportNotFoundError."""
+    from papermill.engines import papermill_engines
+    from papermill.exceptions import PapermillException
+
+    try:
+        papermill_engines.get_engine(name)
+    except PapermillException:
+        known = [str(engine) for engine in getattr(papermill_engines, "_engines", {}) if engine]
+        raise ReportNotFoundError("papermill engine", name, known) from None
+    return name
