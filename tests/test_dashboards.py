@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,7 +37,7 @@ from report_lib.warehouse.schema import daily_metrics, stores
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)  # test hashes: fast, same format
 FIRST_DAY = dt.date(2024, 1, 1)
-DAYS = 70  # 2024-01-01 .. 2024-03-10 (a Sunday)
+DAYS = 100  # 2024-01-01 .. 2024-04-09: enough history for a 7-day forecast with its backtest
 LAST_DAY = FIRST_DAY + dt.timedelta(days=DAYS - 1)
 STORES = [("S1", "Alpha", "North", 100.0), ("S2", "Beta", "North", 200.0), ("S3", "Gamma", "South", 1000.0)]
 
@@ -146,6 +147,24 @@ def test_demo_accounts_are_refused_in_production(tmp_path: Path) -> None:
     assert check_accounts(options, Settings(env="dev")) == 1
     with pytest.raises(ConfigError, match="demo accounts"):
         check_accounts(options, Settings(env="prod"))
+
+
+def test_sign_in_checks_the_users_file_and_pauses_after_repeated_failures(tmp_path: Path) -> None:
+    from report_lib.dashboards.auth import DashboardIdentityProvider
+
+    path = write_users(tmp_path, {"alice": {"name": "Alice", "stores": ["S1"]}})
+    provider = DashboardIdentityProvider(users_file=str(path))
+    user = provider.user_for("alice", "alice-password")
+    assert user is not None and (user.username, user.display_name) == ("alice", "Alice")
+    assert provider.user_for("alice", "wrong") is None and provider.token == ""
+    for _ in range(5):
+        assert not provider.locked_out("alice", "10.0.0.1")
+        provider.record_failure("alice", "10.0.0.1")
+    assert provider.locked_out("alice", "10.0.0.1")
+    assert not provider.locked_out("alice", "10.0.0.2") and not provider.locked_out("bob", "10.0.0.1")
+    write_users(tmp_path, {"bob": {"stores": ["S1"]}})  # alice removed: the file is read again
+    os.utime(path, (1, 1))
+    assert provider.directory().get("alice") is None
 
 
 # --- the access-scoped data layer (SQLite and PostgreSQL) -----------------------------------------------------------
@@ -267,6 +286,35 @@ def test_a_forged_store_value_shows_a_refusal_and_no_data(tmp_path: Path, tiny_s
     assert board.status.problem is not None and "You do not have access" in board.status.problem
     assert board.tiles.value == before
     assert "7,000" not in board.tiles.value and "Gamma" not in board.title.value
+
+
+def test_forecasts_are_fitted_once_per_store_and_horizon(
+    tmp_path: Path, tiny_sqlite: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from report_lib.dashboards import forecast_view
+
+    fits: list[int] = []
+    real = forecast_view.forecast_series
+
+    def counted(series: pd.Series, *, horizon: int) -> object:
+        fits.append(horizon)
+        return real(series, horizon=horizon)
+
+    monkeypatch.setattr(forecast_view, "forecast_series", counted)
+    board = forecast_view.ForecastDashboard(open_session(session_env(tmp_path, tiny_sqlite, "alice")))
+    assert board.status.problem is not None and "needs at least 140 days" in board.status.problem  # 100 days only
+    board.horizon.value = 7
+    board.bands.value = "none"
+    board.horizon.value = 14
+    board.horizon.value = 7
+    board.metric.value = "orders"
+    assert fits == [28, 7, 14, 7]  # 28 failed (not stored), then one fit per metric and horizon
+    assert board.status.problem is None
+    shown = board.chart.chart
+    assert shown is not None
+    forecast = next(trace for trace in shown.data if trace.name == "forecast")
+    assert len(forecast.x) == 7
+    assert all(trace.visible is False for trace in shown.data if trace.name in {"80% interval", "95% interval"})
 
 
 # --- cache, pickers, tiles, distributions, bands -------------------------------------------------------------------

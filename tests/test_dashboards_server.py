@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +30,7 @@ from test_dashboards_support import (
     open_page,
     request,
     sign_in,
+    sign_in_headers,
     start_server,
     widget_states,
     write_users,
@@ -151,6 +154,29 @@ def test_no_file_outside_the_dashboards_is_served(server: Server, cookies: dict[
     assert status in {403, 404, 500}, f"{path} answered {status}"
     assert not re.search(rb"root:[^:]*:0:0:", body)
     assert b"$argon2" not in body and b"StoreReport" not in body
+
+
+def test_https_serves_secure_cookies_and_hsts(tmp_path: Path, demo_url: str) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is absent: no certificate to test HTTPS with")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem",
+         "-days", "1", "-subj", "/CN=127.0.0.1"],
+        cwd=tmp_path, check=True, capture_output=True,
+    )  # fmt: skip
+    write_users(tmp_path)
+    https = start_server(tmp_path, demo_url, "--certfile", "cert.pem", "--keyfile", "key.pem")
+    try:
+        status, headers, _ = request(https, "GET", "/login")
+        assert status == 200 and headers["strict-transport-security"] == "max-age=31536000"
+        status, cookies, location = sign_in_headers(https, "alice")
+        assert (status, location) == (302, "/")
+        session = next(cookie for cookie in cookies if cookie.startswith("username-"))
+        for flag in ("Secure", "HttpOnly", "SameSite=Lax", "expires="):
+            assert flag in session
+        assert all("Secure" in cookie for cookie in cookies)  # the XSRF cookie too
+    finally:
+        https.stop()
 
 
 def test_the_widget_front_end_is_served_once_and_cacheable(server: Server) -> None:

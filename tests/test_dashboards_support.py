@@ -13,13 +13,14 @@ import json
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass
-from http.client import HTTPConnection
+from http.client import HTTPConnection, HTTPSConnection
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +77,16 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+    https: bool = False
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"{'https' if self.https else 'http'}://127.0.0.1:{self.port}/"
+
+    def connection(self, timeout: float = 60) -> HTTPConnection:
+        if self.https:  # the tests' own self-signed certificate
+            return HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=ssl._create_unverified_context())
+        return HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
@@ -107,7 +114,7 @@ def start_server(folder: Path, database_url: str, *extra: str) -> Server:
     command = [sys.executable, "-m", "report_lib.dashboards", "--port", str(port), *extra]
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(process, port, log)
+    server = Server(process, port, log, https="--certfile" in extra)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -125,7 +132,7 @@ def request(
     server: Server, method: str, path: str, *, cookie: str = "", body: str | None = None, timeout: float = 120
 ) -> tuple[int, dict[str, str], bytes]:
     """One raw HTTP request (the path is sent as given, without normalisation); status, headers, body."""
-    connection = HTTPConnection("127.0.0.1", server.port, timeout=timeout)
+    connection = server.connection(timeout)
     headers = {"Cookie": cookie} if cookie else {}
     if body is not None:
         headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -142,10 +149,17 @@ def _cookies(headers: list[tuple[str, str]]) -> list[str]:
 
 def sign_in(server: Server, user: str, password: str | None = None) -> tuple[int, str]:
     """POST the login form as a browser would (with its XSRF token); the status and the session's cookie header."""
-    connection = HTTPConnection("127.0.0.1", server.port, timeout=60)
+    status, cookies, _ = sign_in_headers(server, user, password)
+    return status, "; ".join(value.split(";")[0] for value in cookies)
+
+
+def sign_in_headers(server: Server, user: str, password: str | None = None) -> tuple[int, list[str], str]:
+    """The sign-in's status, every Set-Cookie header (with their attributes) and the redirect."""
+    connection = server.connection()
     connection.request("GET", "/login")
     response = connection.getresponse()
     page = response.read().decode()
+    set_cookies = [value for key, value in response.getheaders() if key.lower() == "set-cookie"]
     cookies = _cookies(response.getheaders())
     match = re.search(r'name="_xsrf" value="([^"]+)"', page)
     assert match, "the login page has no XSRF token"
@@ -156,9 +170,9 @@ def sign_in(server: Server, user: str, password: str | None = None) -> tuple[int
     connection.request("POST", "/login?next=%2F", body=form, headers=headers)
     response = connection.getresponse()
     response.read()
-    cookies += _cookies(response.getheaders())
+    set_cookies += [value for key, value in response.getheaders() if key.lower() == "set-cookie"]
     connection.close()
-    return response.status, "; ".join(cookies)
+    return response.status, set_cookies, response.getheader("Location") or ""
 
 
 def open_page(server: Server, cookie: str, path: str) -> tuple[str, str]:

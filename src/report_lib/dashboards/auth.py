@@ -39,6 +39,7 @@ _Authorizer: Any = authorizer.Authorizer
 
 MAX_FAILURES = 5
 LOCKOUT_SECONDS = 60.0
+MAX_TRACKED = 10_000
 
 
 class DashboardIdentityProvider(_IdentityProvider):  # type: ignore[misc]  # an untyped jupyter-server base
@@ -112,7 +113,10 @@ class DashboardIdentityProvider(_IdentityProvider):  # type: ignore[misc]  # an 
         return len(recent) >= self.max_failures
 
     def record_failure(self, username: str, address: str) -> None:
-        self._failures.setdefault((username, address), []).append(time.monotonic())
+        now = time.monotonic()
+        if len(self._failures) > MAX_TRACKED:  # forget stale entries: guessed names must not grow memory forever
+            self._failures = {key: times for key, times in self._failures.items() if now - times[-1] < LOCKOUT_SECONDS}
+        self._failures.setdefault((username, address), []).append(now)
 
     def process_login_form(self, handler: web.RequestHandler) -> User | None:
         """jupyter-server's synchronous hook; our login handler uses ``user_for`` in a thread instead."""

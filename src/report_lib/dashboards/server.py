@@ -133,7 +133,8 @@ def _app_settings(options: ServeOptions) -> dict[str, Any]:
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
     }
-    if options.https or options.secure_cookies:
+    secure = options.https or options.secure_cookies
+    if secure:
         headers["Strict-Transport-Security"] = "max-age=31536000"
     return {
         "ip": options.ip,
@@ -146,7 +147,11 @@ def _app_settings(options: ServeOptions) -> dict[str, Any]:
         "identity_provider_class": "report_lib.dashboards.auth.DashboardIdentityProvider",
         "authorizer_class": "report_lib.dashboards.auth.KernelOwnerAuthorizer",
         "cookie_secret": _cookie_secret(options),
-        "tornado_settings": {"headers": headers, "xheaders": options.behind_proxy},
+        "tornado_settings": {
+            "headers": headers,
+            "xheaders": options.behind_proxy,
+            "xsrf_cookie_kwargs": {"samesite": "Lax", **({"secure": True} if secure else {})},
+        },
     }
 
 
