@@ -25,11 +25,11 @@ from report_lib.dashboards.cache import SessionCache
 from report_lib.dashboards.customers_view import nice_edges, value_distribution
 from report_lib.dashboards.forecast_view import hide_band
 from report_lib.dashboards.pickers import describe_period, period_options
-from report_lib.dashboards.server import ServeOptions, build_config, check_accounts
+from report_lib.dashboards.server import ServeOptions, build_config, check_accounts, check_warehouse
 from report_lib.dashboards.session import REFUSED_LINK, dashboard_link, open_session, parse_link
 from report_lib.dashboards.ui import StatusLine, kpi_tiles_html
 from report_lib.dashboards.users import Account, hash_password, load_users, verify_password
-from report_lib.errors import AccessDeniedError, ConfigError, InsufficientDataError
+from report_lib.errors import AccessDeniedError, ConfigError, InsufficientDataError, WarehouseError
 from report_lib.kpis import kpis_from_totals
 from report_lib.periods import Period
 from report_lib.warehouse.engine import create_warehouse_engine, ensure_schema
@@ -229,6 +229,19 @@ def test_session_needs_a_signed_in_known_user(tmp_path: Path, tiny_sqlite: str) 
     session = open_session(env)
     assert session.warehouse.codes == ("S1",)
     assert session.last_day == LAST_DAY
+
+
+def test_a_missing_or_empty_warehouse_is_one_sentence_and_never_created(tmp_path: Path) -> None:
+    missing = tmp_path / "nothing" / "warehouse.db"
+    with pytest.raises(WarehouseError, match="cannot be read yet"):
+        open_session(session_env(tmp_path, f"sqlite:///{missing}", "alice"))
+    assert not missing.parent.exists()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    with pytest.raises(WarehouseError, match=r"runner\.py demo"):
+        open_session(session_env(tmp_path, f"sqlite:///{empty}", "alice"))
+    assert check_warehouse(Settings(database_url=f"sqlite:///{missing}")) == 0 and not missing.exists()
+    assert check_warehouse(Settings(database_url=f"sqlite:///{empty}")) == 0
 
 
 def test_session_of_an_account_without_data_is_refused(tmp_path: Path, sqlite_url: str) -> None:

@@ -179,6 +179,21 @@ def test_https_serves_secure_cookies_and_hsts(tmp_path: Path, demo_url: str) -> 
         https.stop()
 
 
+def test_a_kernel_above_the_memory_bound_is_shut_down(tmp_path: Path, demo_url: str) -> None:
+    write_users(tmp_path)
+    bounded = start_server(tmp_path, demo_url, "--kernel-memory-mb", "50")  # a dashboard kernel uses ~150 MB
+    try:
+        _, cookie = sign_in(bounded, "alice")
+        _, kernel_id = open_page(bounded, cookie, "/voila/render/overview.ipynb")
+        deadline = time.monotonic() + 60
+        while request(bounded, "GET", f"/api/kernels/{kernel_id}", cookie=cookie)[0] == 200:
+            assert time.monotonic() < deadline, "the kernel was not stopped a minute after passing the bound"
+            time.sleep(1)
+        assert re.search(r"shutting down dashboard kernel .* MB resident, above the 50 MB bound", bounded.log_tail(200))
+    finally:
+        bounded.stop()
+
+
 def test_the_widget_front_end_is_served_once_and_cacheable(server: Server) -> None:
     status, headers, body = request(server, "GET", "/voila/dashboard-assets/widgetbundle.js?v=1")
     assert status == 200 and len(body) > 1_000_000

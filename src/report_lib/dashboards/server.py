@@ -32,11 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from traitlets.config import Config
 
 from report_lib.config import Settings
 from report_lib.dashboards.users import USERS_FILE, load_users
 from report_lib.errors import ConfigError
+from report_lib.warehouse.engine import create_warehouse_engine
+from report_lib.warehouse.loaders.daily import load_stores
 
 log = logging.getLogger(__name__)
 
@@ -204,11 +207,28 @@ def check_accounts(options: ServeOptions, settings: Settings) -> int:
     return len(directory.accounts)
 
 
+def check_warehouse(settings: Settings) -> int:
+    """The number of stores in the warehouse; 0 (with a warning saying what to run) when it cannot be read yet."""
+    url = settings.absolute_database_url()
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        log.warning("no warehouse at %s yet: run `python runner.py demo` or import data; dashboards say so", url)
+        return 0
+    engine = create_warehouse_engine(url)
+    try:
+        return len(load_stores(engine))
+    except SQLAlchemyError as exc:
+        log.warning("the warehouse cannot be read (%s): run `python runner.py demo` or import data", type(exc).__name__)
+        return 0
+    finally:
+        engine.dispose()
+
+
 def run_server(options: ServeOptions, settings: Settings) -> int:
     """Start the dashboards server in the foreground until interrupted; returns the exit code."""
     from report_lib.dashboards.app import DashboardVoila  # voila and jupyter-server load only when serving
 
     accounts = check_accounts(options, settings)
+    stores = check_warehouse(settings)
     config = build_config(options, settings)
     root = template_root(options)
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("JUPYTER_PATH")]))
@@ -219,7 +239,10 @@ def run_server(options: ServeOptions, settings: Settings) -> int:
     app.keyfile = str(options.keyfile or "")
     app.initialize(argv=[])
     scheme = "https" if options.https else "http"
-    log.info("dashboards for %d accounts at %s://%s:%d%s", accounts, scheme, options.ip, options.port, options.base_url)
+    log.info(
+        "dashboards of %d stores for %d accounts at %s://%s:%d%s",
+        stores, accounts, scheme, options.ip, options.port, options.base_url,
+    )  # fmt: skip
     try:
         app.start()
     finally:
@@ -239,9 +262,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--secure-cookies", action="store_true", help="Secure cookies (HTTPS at a proxy)")
     parser.add_argument("--behind-proxy", action="store_true", help="trust X-Forwarded-For/-Proto headers")
     parser.add_argument("--cookie-secret-file", type=Path, help="file of >= 32 random bytes: sign-ins survive restarts")
-    parser.add_argument("--idle-timeout", type=int, default=defaults["idle_timeout"].default, help="seconds")
-    parser.add_argument("--disconnected-grace", type=int, default=defaults["disconnected_grace"].default)
-    parser.add_argument("--kernel-memory-mb", type=int, default=defaults["kernel_memory_mb"].default)
+    parser.add_argument(
+        "--idle-timeout",
+        type=int,
+        default=defaults["idle_timeout"].default,
+        help="seconds an open but unused page keeps its kernel (default %(default)s)",
+    )
+    parser.add_argument(
+        "--disconnected-grace",
+        type=int,
+        default=defaults["disconnected_grace"].default,
+        help="seconds a kernel outlives its closed page at most (default %(default)s)",
+    )
+    parser.add_argument(
+        "--kernel-memory-mb",
+        type=int,
+        default=defaults["kernel_memory_mb"].default,
+        help="a kernel above this resident memory is shut down (default %(default)s MB; one uses ~155 MB)",
+    )
     parser.add_argument("--hash-password", action="store_true", help="print the argon2 hash of a password, exit")
 
 

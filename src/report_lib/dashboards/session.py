@@ -18,17 +18,19 @@ import logging
 import os
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 from urllib.parse import parse_qs, urlencode
 
 import pandas as pd
+from sqlalchemy.exc import SQLAlchemyError
 
 from report_lib.config import Settings
 from report_lib.dashboards import USER_ENV
 from report_lib.dashboards.access import ALL, REGION_PREFIX, STORE_PREFIX, ScopedWarehouse
 from report_lib.dashboards.cache import SessionCache
-from report_lib.dashboards.users import USERS_FILE, load_users
-from report_lib.errors import AccessDeniedError, ConfigError, InsufficientDataError
+from report_lib.dashboards.users import USERS_FILE, Account, load_users
+from report_lib.errors import AccessDeniedError, ConfigError, InsufficientDataError, WarehouseError
 from report_lib.params import ParameterFiles, Thresholds
 from report_lib.periods import Period, parse_period
 from report_lib.warehouse.engine import create_warehouse_engine
@@ -100,7 +102,7 @@ def open_session(environ: Mapping[str, str] | None = None) -> DashboardSession:
     account = load_users(settings.parameters_dir / USERS_FILE).get(user)
     if account is None:
         raise AccessDeniedError(f"The account {user!r} no longer exists; sign in again.", user=user)
-    warehouse = ScopedWarehouse.for_account(create_warehouse_engine(settings.database_url), account)
+    warehouse = _scoped_warehouse(settings, account)
     if not warehouse.codes:
         raise AccessDeniedError(
             "Your account has no stores in the warehouse yet; ask the dashboard administrator.", user=user
@@ -116,6 +118,24 @@ def open_session(environ: Mapping[str, str] | None = None) -> DashboardSession:
     session.cached(("daily", warehouse.codes), lambda: everything)
     session.link = parse_link(env.get("QUERY_STRING", ""), session)
     return session
+
+
+WAREHOUSE_UNREADABLE = (
+    "The warehouse cannot be read yet (no data loaded, or the database is down). Ask the dashboard administrator "
+    "to run `python runner.py demo` or `python runner.py import`, then reload this page."
+)
+
+
+def _scoped_warehouse(settings: Settings, account: Account) -> ScopedWarehouse:
+    """The account's scope; a missing SQLite file is not created, an unreadable warehouse is one sentence."""
+    url = settings.database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise WarehouseError(WAREHOUSE_UNREADABLE)
+    try:
+        return ScopedWarehouse.for_account(create_warehouse_engine(url), account)
+    except SQLAlchemyError as exc:
+        log.warning("dashboard warehouse unreadable: %s", type(exc).__name__)
+        raise WarehouseError(WAREHOUSE_UNREADABLE) from exc
 
 
 def _last_day(daily: pd.DataFrame) -> dt.date:
