@@ -320,6 +320,10 @@ def test_overview_shows_the_right_numbers_as_store_and_period_change(
 
     names = store_names(demo)
     with signed_in_page(browser, server, "boss", tmp_path) as page:
+        elsewhere: list[str] = []  # the page works offline: nothing fetched from a CDN
+        page.on(
+            "request", lambda r: None if r.url.startswith((server.base, "data:", "blob:")) else elsewhere.append(r.url)
+        )
         open_dashboard(page, server, "overview", "?store=S01&period=2024-W20")
         expect(tile(page, "revenue")).to_have_text(revenue_text(demo, "S01", "2024-W20"))
         assert chart_y(page, "sd-trend") == pytest.approx(expected_trend(demo, "S01", "2024-W20"))
@@ -334,6 +338,7 @@ def test_overview_shows_the_right_numbers_as_store_and_period_change(
         wait_idle(page)
         assert chart_y(page, "sd-trend") == pytest.approx(expected_trend(demo, "S02", "2024-05"))
         assert page.locator(".sd-status-error, .sd-status-denied").count() == 0
+        assert elsewhere == []
 
 
 def test_a_restricted_user_sees_only_their_store(browser: Any, server: Server, demo: Engine, tmp_path: Path) -> None:

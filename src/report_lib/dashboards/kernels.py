@@ -10,7 +10,7 @@
   until jupyter-server's culler (``cull_idle_timeout``, ``cull_connected``) removes it.
 - **Memory bound**: every ``check_interval`` seconds the resident memory of each kernel process is measured; a
   kernel above ``memory_limit_mb`` is shut down and the event logged (its page then shows that the kernel is gone
-  and a reload starts afresh). A dashboard kernel uses about 150-250 MB (see the README's benchmark table).
+  and a reload starts afresh). A dashboard kernel uses about 155 MB (measured: see the README's benchmark table).
 - **Environment**: kernels get the server's resolved settings as absolute values (database URL, parameters folder),
   one BLAS/OpenMP thread each (two kernels on two cores must not oversubscribe), and nothing from the request except
   what Voila itself sets (URL, query string).

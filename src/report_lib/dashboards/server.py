@@ -6,8 +6,9 @@ files are not read; ``dashboards/voila.json`` holds the display settings and is 
 - binds 127.0.0.1 unless ``--ip`` says otherwise; one port, no silent fall-back to another one;
 - sign-in with the accounts of ``parameters/users.yaml`` (``auth.DashboardIdentityProvider``); a page's kernel
   belongs to the user who opened it (``kernels``, ``auth.KernelOwnerAuthorizer``);
-- kernels accept only widget (comm) messages: Voila's ``allowed_message_types`` drops ``execute_request`` and every
-  other request a browser could send, so the page cannot run code, only move widgets;
+- kernels accept only widget (comm) messages, kernel_info and shutdown requests (Voila's ``allowed_message_types``):
+  ``execute_request`` and every other request a browser could send are dropped, so a page cannot run code, only move
+  widgets (or stop its own kernel);
 - no tracebacks in pages, sources stripped, no template or theme override from the URL, no files served from the
   dashboards folder, only the widget front-end extensions loaded (no CDN needed);
 - kernels: no page connected for ``--disconnected-grace`` s -> shut down; idle ``--idle-timeout`` s -> culled even
