@@ -52,7 +52,10 @@ def existing_keys(conn: Connection, table: Table, keys: pd.DataFrame) -> pd.Data
         *[Column(name, String(KEY_LENGTH)) for name in names],
         prefixes=["TEMPORARY"],
     )
-    temp.create(conn)  # inside the caller's transaction: a failure rolls its creation back too
+    # SQLite autocommits the CREATE (pysqlite opens its transaction at the first INSERT) but rolls back the DROP
+    # below with a refused import, leaving the table on the pooled connection: drop such a leftover first.
+    temp.drop(conn, checkfirst=True)
+    temp.create(conn)
     insert_frame(conn, temp, distinct.astype("object"))
     joined = select(*[temp.c[name] for name in names]).join_from(
         temp, table, and_(*[temp.c[name] == table.c[name] for name in names])
