@@ -6,6 +6,7 @@ the file (the header is line 1), so rejects can point at the line a person sees 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 BINARY_SAMPLE_BYTES = 65_536
 MAX_CONTROL_SHARE = 0.01
 _DATA_LIKE = re.compile(r"[+-]?[\d.,:/ -]+")
+_WINDOWS_ONLY = re.compile(rb"[\x80-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,10 @@ class RawExport:
 def read_export(path: Path, *, delimiter: str | None = None, encoding: str | None = None) -> RawExport:
     """Read ``path`` as CSV text with a header line; raises ImportRejectedError for anything else."""
     data = _read_bytes(path)
-    _refuse_binary(path, data)
-    text, used_encoding = _decode(path, data, encoding)
+    text, used_encoding = _decode(path, data, encoding or _bom_encoding(data))
+    if not text.strip():  # a byte-order mark and nothing else
+        _refuse_empty(path)
+    _refuse_binary(path, text)
     header_line = text.lstrip("\r\n").split("\n", 1)[0].rstrip("\r")
     used_delimiter = delimiter if delimiter is not None else sniff_delimiter(header_line)
     header = next(csv.reader([header_line], delimiter=used_delimiter))
@@ -71,17 +75,30 @@ def _read_bytes(path: Path) -> bytes:
     except OSError as exc:
         raise ImportRejectedError(f"cannot read {path}: {exc.strerror}", path=str(path)) from exc
     if not data.strip():
-        raise ImportRejectedError(
-            f"{path} is empty; expected a CSV export with a header line and at least one data row",
-            path=str(path),
-        )
+        _refuse_empty(path)
     return data
 
 
-def _refuse_binary(path: Path, data: bytes) -> None:
-    sample = data[:BINARY_SAMPLE_BYTES]
-    controls = sum(1 for byte in sample if byte < 32 and byte not in (9, 10, 12, 13))
-    if b"\x00" in sample or controls > MAX_CONTROL_SHARE * len(sample):
+def _refuse_empty(path: Path) -> None:
+    raise ImportRejectedError(
+        f"{path} is empty; expected a CSV export with a header line and at least one data row", path=str(path)
+    )
+
+
+def _bom_encoding(data: bytes) -> str | None:
+    """UTF-16 or UTF-32 announced by a byte-order mark (Excel's "Unicode text"); None for anything else."""
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return None
+
+
+def _refuse_binary(path: Path, text: str) -> None:
+    """Checked on the decoded text, so UTF-16 files (NUL in every other byte) are not taken for binary."""
+    sample = text[:BINARY_SAMPLE_BYTES]
+    controls = sum(1 for char in sample if char < " " and char not in "\t\n\f\r")
+    if "\x00" in sample or controls > MAX_CONTROL_SHARE * len(sample):
         raise ImportRejectedError(
             f"{path} looks like a binary file (NUL or control bytes near the start), not CSV text; "
             "export the data as CSV (if it is a spreadsheet or a compressed file, save or unpack it as .csv first)",
@@ -102,10 +119,26 @@ def _decode(path: Path, data: bytes, encoding: str | None) -> tuple[str, str]:
     try:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError as exc:
+        fallback = _single_byte_encoding(data)
         log.warning(
-            "%s is not valid UTF-8 (byte %d); reading it as latin-1. Pass --encoding if that is wrong", path, exc.start
+            "%s is not valid UTF-8 (byte %d); reading it as %s. Pass --encoding if that is wrong",
+            path,
+            exc.start,
+            fallback,
         )
-        return data.decode("latin-1"), "latin-1"
+        return data.decode(fallback), fallback
+
+
+def _single_byte_encoding(data: bytes) -> str:
+    """Windows-1252 when the file uses its bytes 0x80-0x9F (€, curly quotes, dashes: Excel on Windows), which
+    latin-1 would turn into invisible control characters; otherwise latin-1 (the same text for every other byte)."""
+    if _WINDOWS_ONLY.search(data):
+        try:
+            data.decode("cp1252")
+        except UnicodeDecodeError:  # one of the five bytes cp1252 leaves undefined: not a Windows file
+            return "latin-1"
+        return "cp1252"
+    return "latin-1"
 
 
 def _check_header(path: Path, header: list[str], delimiter: str) -> None:
