@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nbformat
 import pandas as pd
+
+if TYPE_CHECKING:  # kernels import this module: keep nbformat (and its jsonschema) out of their start-up
+    import nbformat
 
 RECORD_MIMETYPE = "application/vnd.report-lib.record+json"
 FIGURE_PREFIX = "figure:"

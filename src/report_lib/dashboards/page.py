@@ -21,6 +21,7 @@ from report_lib.config import Settings
 from report_lib.dashboards import ui
 from report_lib.errors import ReportError, ReportNotFoundError
 from report_lib.logs import RedactSecrets, secrets_of
+from report_lib.render.plotting import skip_slow_optional_imports
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ DASHBOARDS = {
 def show_dashboard(name: str) -> widgets.Widget:
     """The widget of dashboard ``name`` for the signed-in user, or a sentence saying why it cannot be shown."""
     _kernel_logging()
-    _skip_slow_optional_imports()
+    skip_slow_optional_imports()
     try:
         from report_lib.dashboards.session import open_session
 
@@ -78,13 +79,3 @@ def _kernel_logging() -> None:
         return
     handler.addFilter(RedactSecrets(secrets_of(settings)))
     logger.setLevel(getattr(logging, settings.log_level))
-
-
-def _skip_slow_optional_imports() -> None:
-    """Keep jsonschema from importing ``rfc3987_syntax`` in dashboard kernels.
-
-    plotly's FigureWidget imports nbformat, whose jsonschema imports rfc3987_syntax if installed, only to check
-    'iri' strings; building its grammar took 1-4 s of every page load here. Dashboards never validate IRIs, and
-    jsonschema skips that check when the import fails (a None entry in sys.modules makes it fail).
-    """
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]

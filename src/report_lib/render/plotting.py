@@ -9,6 +9,7 @@ This module imports neither nbconvert nor a browser, so kernels stay light.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import plotly.io as pio
@@ -49,7 +50,18 @@ def setup_notebook_plotting(*, height: int = DEFAULT_CHART_HEIGHT) -> str:
     every chart after that is a small ``<div>`` and script. The HTML exporter moves plotly.js into the page head, so
     hiding the cell that happened to carry it does not break the charts.
     """
+    skip_slow_optional_imports()
     pio.renderers[RENDERER_NAME] = OfflineReportRenderer(height=height)
     pio.renderers.default = RENDERER_NAME
     log.debug("plotly renderer set to %r", RENDERER_NAME)
     return RENDERER_NAME
+
+
+def skip_slow_optional_imports() -> None:
+    """Keep jsonschema from importing ``rfc3987_syntax`` in report and dashboard kernels.
+
+    plotly's FigureWidget imports nbformat, whose jsonschema imports rfc3987_syntax if installed, only to check
+    'iri' strings; building its grammar took 1-4 s of every page load here. Kernels never validate IRIs, and
+    jsonschema skips that check when the import fails (a None entry in sys.modules makes it fail).
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
