@@ -41,6 +41,19 @@ def check_missing(rejects: RowRejects, missing: pd.Series, *, column: str, what:
     rejects.add(missing, reason=reasons.MISSING, column=column, found="(empty)", expected=f"a value: {what}")
 
 
+def check_store_code(rejects: RowRejects, codes: pd.Series, *, column: str) -> None:
+    """Store codes become folder names under reports/: no path separators, control characters, '.' or '..'."""
+    separators = codes.str.contains(r"[/\\\x00-\x1f\x7f]", regex=True).fillna(False).astype(bool)
+    unusable = separators | codes.isin([".", ".."])
+    rejects.add(
+        unusable,
+        reason=reasons.BAD_STORE_CODE,
+        column=column,
+        found=codes,
+        expected="a store code without / \\ or control characters, and not '.' or '..'",
+    )
+
+
 def check_too_long(rejects: RowRejects, values: pd.Series, *, column: str) -> None:
     too_long = values.str.len() > KEY_MAX_LENGTH
     rejects.add(

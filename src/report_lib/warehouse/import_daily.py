@@ -51,6 +51,7 @@ def validate_daily(
     _check_metrics(rejects, raw, totals, columns, bad)
     checks.check_future(rejects, totals["day"], raw[date_column], column=date_column, as_of=options.today())
     checks.check_too_long(rejects, totals["store_code"], column=store_column)
+    checks.check_store_code(rejects, totals["store_code"], column=store_column)
     checks.check_duplicates(rejects, raw)
     _check_conflicts(rejects, totals, column=date_column)
     return totals, rejects

@@ -48,6 +48,7 @@ def validate_lines(
     for field in ("store_code", "order_id", "sku", "customer"):
         column = checks.store_column_name(columns) if field == "store_code" else columns.get(field, field)
         checks.check_too_long(rejects, lines[field], column=column)
+    checks.check_store_code(rejects, lines["store_code"], column=checks.store_column_name(columns))
     checks.check_duplicates(rejects, raw)
     return _as_returns(lines, options.return_prefix), rejects
 
