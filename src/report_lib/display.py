@@ -78,9 +78,12 @@ def table(
     formats.update({c: _share for c in shares})  # fractions of 1
     formats.update({c: format_count for c in counts})
     formats.update({c: partial(_fixed, decimals=d) for c, d in (decimals or {}).items()})
-    styled = shown.style.format({c: f for c, f in formats.items() if c in shown.columns}, na_rep="–")
+    # Styler does not escape by default: a product name or customer id with markup would run in the report
+    styled = shown.style.format(na_rep="–", escape="html").format_index(escape="html", axis="columns")
+    styled = styled.format({c: f for c, f in formats.items() if c in shown.columns}, na_rep="–", escape="html")
     if rename:
-        styled = styled.relabel_index([rename.get(c, c) for c in shown.columns], axis="columns")
+        labels = [html.escape(str(rename.get(c, c))) for c in shown.columns]
+        styled = styled.relabel_index(labels, axis="columns")
     return styled.hide(axis="index")
 
 
@@ -107,4 +110,4 @@ def kpi_table(kpis: pd.DataFrame, *, currency: str = "USD") -> Styler:
                 "Change vs last year": format_pct(row["change_pct_ly"], signed=True),
             }
         )
-    return pd.DataFrame(rows).style.hide(axis="index")
+    return pd.DataFrame(rows).style.format(escape="html").hide(axis="index")
