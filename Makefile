@@ -39,10 +39,11 @@ demo: setup  ## demo warehouse, then every report for every store for last week,
 test: setup  ## the whole suite (PostgreSQL/Redis tests skip unless REQUIRE_POSTGRES/REQUIRE_REDIS=1)
 	$(BIN)/pytest
 
-lint: setup
+lint: setup  ## ruff, mypy, and the dependency audit (known Jupyter/Voila advisories + pip-audit on requirements.lock)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(PY) tools/audit_deps.py requirements.lock
 
 format: setup
 	$(BIN)/ruff check --fix .
