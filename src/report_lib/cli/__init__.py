@@ -10,12 +10,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from report_lib.cli import demo, health, imports, refresh, run, schedule, serve, status
+from report_lib.cli import beat, demo, health, imports, refresh, run, schedule, serve, status, worker
 from report_lib.config import load_settings
 from report_lib.errors import ReportError
 from report_lib.logs import configure_logging
 
-COMMANDS = (demo, imports, refresh, run, schedule, status, health, serve)
+COMMANDS = (demo, imports, refresh, run, schedule, status, health, serve, worker, beat)
 EXIT_USER_ERROR = 2
 
 

@@ -5,6 +5,7 @@ A registry, because backends are a real extension point (a Celery backend runs t
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -49,6 +50,7 @@ def _result_of(future: Future[JobResult], job: Job) -> JobResult:
 
 
 BACKENDS: dict[str, Backend] = {"local": LocalBackend()}
+LAZY_BACKENDS = {"celery": "report_lib.run.celery_backend"}  # modules that register themselves when first asked for
 
 
 def register(name: str, backend: Backend) -> None:
@@ -56,7 +58,9 @@ def register(name: str, backend: Backend) -> None:
 
 
 def get_backend(name: str) -> Backend:
+    if name not in BACKENDS and name in LAZY_BACKENDS:
+        importlib.import_module(LAZY_BACKENDS[name])  # celery and redis load only for runs that use them
     try:
         return BACKENDS[name]
     except KeyError:
-        raise ReportNotFoundError("backend", name, BACKENDS) from None
+        raise ReportNotFoundError("backend", name, {*BACKENDS, *LAZY_BACKENDS}) from None

@@ -26,6 +26,7 @@ def run_checks(settings: Settings) -> list[Check]:
         ("chromium", _chromium),
         ("smtp", _smtp),
         ("redis", _redis),
+        ("celery workers", _celery_workers),
     ]
     return [_timed(name, check, settings) for name, check in checks]
 
@@ -91,3 +92,21 @@ def _redis(settings: Settings) -> str | None:
     client = redis.Redis.from_url(settings.celery_broker_url, socket_connect_timeout=5)
     client.ping()
     return "broker answers PING"
+
+
+def _celery_workers(settings: Settings) -> str | None:
+    if not settings.celery_broker_url:
+        return None
+    import redis
+
+    from report_lib.run.celery_app import CeleryTuning, close_app, create_app, require_workers
+
+    with redis.Redis.from_url(settings.celery_broker_url, socket_connect_timeout=2) as client:
+        client.ping()  # fails in 2 s when the broker is down; Celery's broadcast would retry for longer
+    tuning = CeleryTuning.from_env()
+    app = create_app(settings, tuning)
+    try:
+        workers = require_workers(app, tuning.queue)
+    finally:
+        close_app(app)
+    return f"{len(workers)} worker(s) answer on queue {tuning.queue!r}: {', '.join(workers)}"

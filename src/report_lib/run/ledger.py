@@ -8,11 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from report_lib.warehouse.schema import email_deliveries, report_runs
 
@@ -64,6 +66,41 @@ def finish_attempt(
         )
 
 
+def fail_running(engine: Engine, *, batch: str, store: str, notebook: str, period: str, error: str) -> int:
+    """Mark the job's attempts still 'running' in ``batch`` as failed with ``error``; returns how many.
+
+    For attempts whose process is gone (a killed worker, a task stopped by its time limit), which could not
+    finish their own row.
+    """
+    job = and_(
+        report_runs.c.batch == batch,
+        report_runs.c.store_code == store,
+        report_runs.c.notebook == notebook,
+        report_runs.c.period == period,
+        report_runs.c.status == "running",
+    )
+    with engine.begin() as conn:
+        closed = conn.execute(
+            update(report_runs).where(job).values(status="failed", finished_at=dt.datetime.now(), error=error)
+        )
+    return int(closed.rowcount)
+
+
+def count_attempts(engine: Engine, *, batch: str, store: str, notebook: str, period: str) -> int:
+    """How many attempts of the job ``batch`` has recorded."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).where(
+                    report_runs.c.batch == batch,
+                    report_runs.c.store_code == store,
+                    report_runs.c.notebook == notebook,
+                    report_runs.c.period == period,
+                )
+            ).scalar_one()
+        )
+
+
 def recent_runs(engine: Engine, *, limit: int = 50, failed_only: bool = False) -> pd.DataFrame:
     query = select(report_runs).order_by(report_runs.c.run_id.desc()).limit(limit)
     if failed_only:
@@ -100,6 +137,38 @@ def delivery_status(engine: Engine, key: str) -> str | None:
         return conn.execute(
             select(email_deliveries.c.status).where(email_deliveries.c.idempotency_key == key)
         ).scalar_one_or_none()
+
+
+def claim_delivery(
+    engine: Engine, *, key: str, kind: str, recipients: list[str], unless: Collection[str]
+) -> str | None:
+    """Atomically mark ``key`` 'sending'; None when this caller has the claim, else the status that holds it.
+
+    A conditional UPDATE (status not in ``unless``), or for a new key an INSERT that loses to a concurrent one on
+    the primary key: of two publishers at once, exactly one claims (SQLite and PostgreSQL alike).
+    """
+    values = {
+        "kind": kind,
+        "recipients": recipients,
+        "status": "sending",
+        "message_id": None,
+        "last_error": None,
+        "updated_at": dt.datetime.now(),
+    }
+    with engine.begin() as conn:
+        claimed = conn.execute(
+            update(email_deliveries)
+            .where(email_deliveries.c.idempotency_key == key, email_deliveries.c.status.not_in(list(unless)))
+            .values(attempts=email_deliveries.c.attempts + 1, **values)
+        )
+        if claimed.rowcount == 1:
+            return None
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(email_deliveries).values(idempotency_key=key, attempts=1, **values))
+        return None
+    except IntegrityError:  # the key exists: held by a final status, or claimed by another publisher just now
+        return delivery_status(engine, key) or "sending"
 
 
 def record_delivery(

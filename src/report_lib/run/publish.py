@@ -194,11 +194,14 @@ def _deliver_once(
     build: Callable[[], EmailMessage],
 ) -> str:
     """Claim ``key``, build and deliver the message, record the outcome; never sends a key twice."""
-    previous = ledger.delivery_status(engine, key)
-    if previous in FINAL_STATUSES:
-        note = " (a crash interrupted an earlier send: check the mail log)" if previous == "sending" else ""
+    previous = ledger.claim_delivery(engine, key=key, kind=kind, recipients=recipients, unless=FINAL_STATUSES)
+    if previous is not None:
+        note = (
+            " (another publisher is sending it, or a crash interrupted an earlier send: check the mail log)"
+            if previous == "sending"
+            else ""
+        )
         return f"{key}: already {previous}, not sent again{note}"
-    ledger.record_delivery(engine, key=key, kind=kind, recipients=recipients, status="sending")
     try:
         result = deliver(build(), settings)
     except ReportError as exc:
