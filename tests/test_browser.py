@@ -83,6 +83,7 @@ def test_one_browser_prints_many_reports(page: Path, browser: PersistentBrowser,
         assert (tmp_path / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
     assert browser._browser is started  # no new Chromium per report
     assert browser.pages == before + 3
+    assert not list(page.parent.glob(".*.print.html"))  # the copies that load plotly.js from a file are gone
 
 
 def test_the_browser_is_replaced_after_max_pages(page: Path, tmp_path: Path) -> None:

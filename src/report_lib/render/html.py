@@ -98,7 +98,7 @@ def _chart_div(figure: Any) -> str:
 
 
 @functools.cache
-def _plotly_js() -> str:
+def plotly_js() -> str:
     """plotly.js (4.8 MB), read once per process."""
     import plotly.offline
 
@@ -121,7 +121,7 @@ def report_header(records: Mapping[str, Any], *, defaults: Mapping[str, Any] | N
         "tiles": kpi_tiles(merged.get("kpis"), currency=str(currency) if currency else None, comparison=comparison),
         "insights": text_list(merged.get("insights")),
         "generated": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-        "plotly_js": _plotly_js,  # called by the template only when a chart remains after preprocessing
+        "plotly_js": plotly_js,  # called by the template only when a chart remains after preprocessing
     }
 
 

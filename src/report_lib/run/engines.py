@@ -42,7 +42,7 @@ from nbclient import NotebookClient
 globals().setdefault("WarmKernelEngine", None)
 
 from papermill.clientwrap import PapermillNotebookClient  # noqa: E402
-from papermill.engines import Engine, papermill_engines  # noqa: E402
+from papermill.engines import Engine, NotebookExecutionManager, papermill_engines  # noqa: E402
 from papermill.log import logger as papermill_logger  # noqa: E402
 from papermill.utils import merge_kwargs, remove_args  # noqa: E402
 
@@ -304,8 +304,55 @@ atexit.register(shutdown_worker_kernel)
 multiprocessing.util.Finalize(None, shutdown_worker_kernel, exitpriority=10)
 
 
+class _FewerSaves(NotebookExecutionManager):  # type: ignore[misc]  # papermill ships no type hints
+    """papermill's execution manager, saving the output notebook at most every ``autosave_cell_every`` seconds while
+    cells run, and always at the end (also after a dead kernel or a timeout: papermill completes it in a finally).
+
+    The default manager writes the whole notebook before and after every cell; a report notebook carries plotly.js
+    (4.8 MB) in its outputs, so those ~25 writes cost ~0.8 s of a worker's time per notebook, more than most reports
+    take to compute. The final file is the same.
+    """
+
+    closing = False
+
+    def save(self, **kwargs: Any) -> None:
+        if self.closing or (self.now() - self.last_save_time).total_seconds() >= self.autosave_cell_every:
+            super().save(**kwargs)
+
+    def notebook_complete(self, **kwargs: Any) -> None:
+        self.closing = True
+        super().notebook_complete(**kwargs)
+
+
 class WarmKernelEngine(Engine):  # type: ignore[misc]  # papermill ships no type hints
     """papermill's engine interface over this process's warm kernel."""
+
+    @classmethod
+    def execute_notebook(
+        cls,
+        nb: Any,
+        kernel_name: str,
+        output_path: str | None = None,
+        progress_bar: bool = True,
+        log_output: bool = False,
+        autosave_cell_every: int = 30,
+        **kwargs: Any,
+    ) -> Any:
+        """papermill's ``Engine.execute_notebook`` with the manager that saves less often (``_FewerSaves``)."""
+        nb_man = _FewerSaves(
+            nb,
+            output_path=output_path,
+            progress_bar=progress_bar,
+            log_output=log_output,
+            autosave_cell_every=autosave_cell_every,
+        )
+        nb_man.notebook_start()
+        try:
+            cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+        finally:
+            nb_man.cleanup_pbar()
+            nb_man.notebook_complete()
+        return nb_man.nb
 
     @classmethod
     def execute_managed_notebook(

@@ -111,6 +111,7 @@ def end_notebook() -> None:
     _restore_ipython(shell, baseline.ipython)
     random.seed()
     gc.collect()
+    _return_freed_memory()
     dirty = []
     extra = [
         thread.name
@@ -140,6 +141,17 @@ def rss_bytes() -> int:
 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def _return_freed_memory() -> None:
+    """Give freed heap pages back to the OS (glibc keeps them otherwise), so the resident size the engine checks
+    against its memory bound is what the kernel holds, not its high-water mark."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _shell() -> Any:
