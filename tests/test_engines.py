@@ -186,6 +186,14 @@ def test_a_failed_notebook_is_reported_and_the_kernel_replaced(probes: dict[str,
     assert after != before  # ...which was replaced before the next notebook
 
 
+def test_a_notebook_that_breaks_the_reset_succeeds_and_the_kernel_is_replaced(
+    probes: dict[str, Path], tmp_path: Path
+) -> None:
+    breaker = notebook(tmp_path / "breaker.ipynb", PID, "import sys\nsys.modules['report_lib.run.kernel_state'] = None")
+    broken = pid(execute(breaker, tmp_path / "broken.ipynb", preload=()))  # no exception: the notebook is fine
+    assert pid(execute(probes["pid"], tmp_path / "after.ipynb", preload=())) != broken
+
+
 def test_a_kernel_that_dies_is_reported_and_the_next_notebook_runs(probes: dict[str, Path], tmp_path: Path) -> None:
     before = pid(execute(probes["pid"], tmp_path / "before.ipynb", preload=()))
     with pytest.raises(DeadKernelError):  # what papermill's default engine raises too

@@ -54,34 +54,14 @@ ENGINE_NAME = "warm"
 STATE_MODULE = "report_lib.run.kernel_state"
 # What the report notebooks import, directly or through report_lib (statsmodels and sklearn load lazily there).
 WARM_IMPORTS = (
-    "numpy",
-    "pandas",
-    "scipy.stats",
-    "plotly.graph_objects",
-    "plotly.io",
-    "IPython.display",
-    "threadpoolctl",
-    "statsmodels.tsa.seasonal",
-    "sklearn.cluster",
-    "sklearn.metrics",
-    "sklearn.preprocessing",
-    "report_lib.context",
-    "report_lib.charts",
-    "report_lib.display",
-    "report_lib.record",
-    "report_lib.render.plotting",
-    "report_lib.trends",
-    "report_lib.forecast",
-    "report_lib.segments",
-    "report_lib.recommend",
-    "report_lib.anomalies",
-    "report_lib.margins",
-    "report_lib.inventory",
-    "report_lib.warehouse.loaders.baskets",
-    "report_lib.warehouse.loaders.customers",
-    "report_lib.warehouse.loaders.inventory",
+    "numpy", "pandas", "scipy.stats", "plotly.graph_objects", "plotly.io", "IPython.display", "threadpoolctl",
+    "statsmodels.tsa.seasonal", "sklearn.cluster", "sklearn.metrics", "sklearn.preprocessing",
+    "report_lib.context", "report_lib.charts", "report_lib.display", "report_lib.record", "report_lib.render.plotting",
+    "report_lib.trends", "report_lib.forecast", "report_lib.segments", "report_lib.recommend", "report_lib.anomalies",
+    "report_lib.margins", "report_lib.inventory", "report_lib.warehouse.loaders.baskets",
+    "report_lib.warehouse.loaders.customers", "report_lib.warehouse.loaders.inventory",
     "report_lib.warehouse.loaders.products",
-)
+)  # fmt: skip
 MAX_NOTEBOOKS_ENV = "REPORT_WARM_MAX_NOTEBOOKS"
 MAX_MEMORY_ENV = "REPORT_WARM_MAX_MEMORY_MB"
 DEFAULT_MAX_NOTEBOOKS = 40
@@ -181,8 +161,13 @@ class WarmKernel:
         if nb_man.nb.metadata.get("papermill", {}).get("exception"):
             self.dirty.append("a cell raised an exception")
             return executed
-        reply = self.request(f"{_call('end_notebook')}()", expressions={"report": f"{_call('report')}()"})
-        found = json.loads(_expression(reply, "report"))
+        try:
+            reply = self.request(f"{_call('end_notebook')}()", expressions={"report": f"{_call('report')}()"})
+            found = json.loads(_expression(reply, "report"))
+        except WarmKernelError as exc:  # the notebook itself succeeded: only this kernel is lost
+            log.warning("the warm kernel could not be reset after a notebook; replacing it: %s", exc)
+            self.dirty.append("the reset did not complete")
+            return executed
         self.rss_bytes = int(found["rss_bytes"])
         self.dirty.extend(found["dirty"])
         return executed
