@@ -15,7 +15,11 @@ the default warm engine: local pools are new processes per run (kernels warmed p
 `overhead_s` (one worker, jobs one after another) is the batch's wall time per job minus the time the tasks
 themselves measured, per run, median: for Celery submission, queueing, the worker's ledger check and the result's
 way back; for the local pool, starting its processes. `overhead_pct` is that overhead relative to the task's own
-time: on `reports` the share of a real report's time (target <= 5 %).
+time: on `reports` the share of a real report's time (target <= 5 %). That includes what a batch pays once (for
+Celery: finding a worker, noticing the last result; for the pool: starting its processes) spread over only 8 jobs;
+`gap_s` is what each further task costs: the median time, from the ledger, between one job's end and the next
+one's start on the single worker (result stored, message acknowledged, next one fetched and checked), and `gap_pct`
+that gap relative to the task's own time.
 `quick=True`: probe only, one repeat. Run: `python -m benchmarks.bench_celery [--quick]`.
 """
 
@@ -38,6 +42,7 @@ import pandas as pd
 
 from report_lib.config import Settings
 from report_lib.params import ParameterFiles
+from report_lib.run import ledger
 from report_lib.run.backends import LocalBackend
 from report_lib.run.celery_app import CeleryTuning, close_app, create_app, require_workers
 from report_lib.run.celery_backend import CeleryBackend
@@ -127,6 +132,7 @@ def _bench(
         "REPORT_LOG_DIR": str(folder / "logs"),
     }
     timings: dict[tuple[str, int], list[tuple[float, list[JobResult]]]] = {}
+    gaps: dict[str, list[float]] = {}
     with _worker(env, queues[1] + "," + queues[2], "a"), _worker(env, queues[2], "b"):
         _execute("celery", 2, jobs, _options(url, f"bench-{work}-warm-up", engine, formats), env, queues[2])
         for repeat in range(repeats):
@@ -140,8 +146,10 @@ def _bench(
                     if failed:
                         raise RuntimeError(f"{work} on {backend} x{workers}: {len(failed)} failed: {failed[0]}")
                     timings.setdefault((backend, workers), []).append((elapsed, results))
+                    if workers == 1:
+                        gaps.setdefault(backend, []).append(_gap(url, options.batch))
                     _progress(f"{work} {backend} x{workers} #{repeat + 1}: {elapsed:.1f} s")
-    return _rows(work, len(jobs), timings)
+    return _rows(work, len(jobs), timings, gaps)
 
 
 def _options(url: str, batch: str, engine: str, formats: tuple[str, ...]) -> ExecutionOptions:
@@ -160,7 +168,24 @@ def _execute(
     return celery.execute(jobs, options, workers=workers, on_result=lambda result: None)
 
 
-def _rows(work: str, jobs: int, timings: dict[tuple[str, int], list[tuple[float, list[JobResult]]]]) -> list[Row]:
+def _gap(url: str, batch: str) -> float:
+    """The median time between one job's end and the next one's start on a single worker, from the ledger."""
+    engine = create_warehouse_engine(url)
+    try:
+        runs = ledger.recent_runs(engine, limit=1000)
+    finally:
+        engine.dispose()
+    runs = runs[runs.batch == batch].sort_values("started_at")
+    gaps = (runs.started_at.iloc[1:].to_numpy() - runs.finished_at.iloc[:-1].to_numpy()) / pd.Timedelta(seconds=1)
+    return float(statistics.median(gaps))
+
+
+def _rows(
+    work: str,
+    jobs: int,
+    timings: dict[tuple[str, int], list[tuple[float, list[JobResult]]]],
+    gaps: dict[str, list[float]],
+) -> list[Row]:
     rows: list[Row] = []
     for (backend, workers), runs in sorted(timings.items()):
         wall = statistics.median(elapsed for elapsed, _ in runs)
@@ -173,6 +198,7 @@ def _rows(work: str, jobs: int, timings: dict[tuple[str, int], list[tuple[float,
             overheads = [elapsed / jobs - task for (elapsed, _), task in zip(runs, own, strict=True)]
             percents = [100 * extra / task for extra, task in zip(overheads, own, strict=True)]
             row |= {"overhead_s": statistics.median(overheads), "overhead_pct": statistics.median(percents)}
+            row |= {"gap_s": statistics.median(gaps[backend]), "gap_pct": 100 * statistics.median(gaps[backend]) / task}
         rows.append(row)
     return rows
 

@@ -263,3 +263,14 @@ def test_health_names_the_live_workers(
     with pytest.raises(ConfigError, match="No Celery worker consumes queue 'nobody-listens'"):
         _celery_workers(settings_of(env))
     assert _celery_workers(settings_of({})) is None  # not configured: skipped
+
+
+def test_a_run_with_no_worker_on_the_queue_is_refused_before_anything_is_sent(
+    probe_world: tuple[dict[str, str], Engine, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env, engine, probe = probe_world
+    jobs = _plan(engine, probe, Path(env["REPORT_OUTPUT_DIR"]), monkeypatch)
+    backend = CeleryBackend(settings_of(env), CeleryTuning(queue="nobody-listens"))
+    with pytest.raises(ConfigError, match=r"No Celery worker consumes queue 'nobody-listens'.*runner.py worker"):
+        backend.execute(jobs, _options(env, "refused"), workers=1, on_result=lambda r: None)
+    assert _ledger(engine, "refused") == []

@@ -18,10 +18,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "reports on the workers and publishes once all have finished. A time missed while beat was down is "
         "caught up once when it starts again.",
     )
-    parser.add_argument("--file", default=None, help="schedule file (default: parameters/schedule.yaml)")
+    parser.add_argument(
+        "--file", default=None, metavar="PATH", help="schedule file (default: parameters/schedule.yaml)"
+    )
     parser.add_argument(
         "--state-file",
         default="data/celerybeat-schedule",
+        metavar="PATH",
         help="where beat keeps each job's last run time (default: data/celerybeat-schedule)",
     )
     parser.add_argument("--list", action="store_true", help="show the jobs beat would load and their next run")

@@ -20,11 +20,17 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "machine needs the same REPORT_DATABASE_URL database and the shared REPORT_OUTPUT_DIR (see docs/celery.md).",
     )
     parser.add_argument(
-        "--concurrency", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)"
+        "--concurrency", type=int, default=os.cpu_count() or 1, metavar="N", help="worker processes (default: cores)"
     )
-    parser.add_argument("--queues", default=None, help="queues to consume (default: REPORT_CELERY_QUEUE or reports)")
-    parser.add_argument("--hostname", default=None, help="worker name, e.g. reports1@%%h (default: celery@host)")
-    parser.add_argument("--loglevel", default=None, help="Celery's log level (default: REPORT_LOG_LEVEL)")
+    parser.add_argument(
+        "--queues", default=None, metavar="Q", help="queues to consume, Q1,Q2 (default: REPORT_CELERY_QUEUE or reports)"
+    )
+    parser.add_argument(
+        "--hostname", default=None, metavar="NAME", help="worker name, e.g. reports1@%%h (default: celery@host)"
+    )
+    parser.add_argument(
+        "--loglevel", default=None, metavar="LEVEL", help="Celery's log level (default: REPORT_LOG_LEVEL)"
+    )
     parser.add_argument("--events", action="store_true", help="send task events, for Flower's task views")
     parser.set_defaults(handler=handle)
 

@@ -140,10 +140,18 @@ def create_app(settings: Settings | None = None, tuning: CeleryTuning | None = N
     return app
 
 
-def require_workers(app: Celery, queue: str) -> list[str]:
-    """The workers consuming ``queue``; ConfigError naming the broker when none answers."""
+def require_workers(app: Celery, queue: str, *, first: bool = False) -> list[str]:
+    """The workers consuming ``queue``; ConfigError naming the broker when none answers.
+
+    With ``first``, the first worker that answers on ``queue`` is enough (a broadcast otherwise waits its whole
+    timeout, not knowing how many workers there are): one worker's name comes back, in milliseconds.
+    """
+    if first:
+        replies = app.control.inspect(timeout=PING_TIMEOUT, limit=1).active_queues() or {}
+        if _consuming(replies, queue):
+            return _consuming(replies, queue)
     replies = app.control.inspect(timeout=PING_TIMEOUT).active_queues() or {}
-    consuming = sorted(name for name, queues in replies.items() if any(q.get("name") == queue for q in queues))
+    consuming = _consuming(replies, queue)
     if not consuming:
         others = f" (workers on other queues: {', '.join(sorted(replies))})" if replies else ""
         raise ConfigError(
@@ -152,6 +160,10 @@ def require_workers(app: Celery, queue: str) -> list[str]:
             "or run with --backend local."
         )
     return consuming
+
+
+def _consuming(replies: dict[str, Any], queue: str) -> list[str]:
+    return sorted(name for name, queues in replies.items() if any(q.get("name") == queue for q in queues))
 
 
 def close_app(app: Celery) -> None:

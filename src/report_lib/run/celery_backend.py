@@ -41,7 +41,7 @@ class CeleryBackend:
     """Jobs as Celery tasks on whatever workers consume the queue; ``workers`` is theirs to decide, not ours."""
 
     def __init__(
-        self, settings: Settings | None = None, tuning: CeleryTuning | None = None, *, poll_interval: float = 0.25
+        self, settings: Settings | None = None, tuning: CeleryTuning | None = None, *, poll_interval: float = 0.1
     ) -> None:
         self.settings = settings
         self.tuning = tuning
@@ -55,7 +55,7 @@ class CeleryBackend:
         tuning = self.tuning or CeleryTuning.from_env()
         app = create_app(self.settings or load_settings(), tuning)
         try:
-            require_workers(app, tuning.queue)
+            require_workers(app, tuning.queue, first=True)
             submission = _Submission(app, tuning, jobs, options, on_result, poll_interval=self.poll_interval)
             return submission.wait()
         finally:
