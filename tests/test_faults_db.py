@@ -216,11 +216,6 @@ def wait_for(condition: Callable[[], object], *, seconds: float, what: str) -> N
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(
-    strict=True,
-    reason="the attempt's ledger write meets the outage and raises out of run_job ('worker died'), so the job is "
-    "never retried and its row stays 'running'",
-)
 def test_a_database_outage_mid_notebook_is_survived_by_retrying(
     proxied: tuple[str, CuttableProxy], postgres_url: str, waiter: Path, tmp_path: Path
 ) -> None:

@@ -6,11 +6,15 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
+import nbformat
 import papermill
 from papermill.exceptions import PapermillExecutionError
+from sqlalchemy.exc import SQLAlchemyError
 
 from report_lib.errors import ReportNotFoundError
 from report_lib.files import replace_atomic
@@ -20,6 +24,8 @@ from report_lib.run.plan import Job
 from report_lib.warehouse.engine import create_warehouse_engine
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+LEDGER_RETRY_PAUSES = (0.5, 1.0, 2.0, 3.0, 4.0)  # seconds between tries of a ledger write
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 # Exceptions raised by notebook code that retrying cannot fix: bad data or bad parameters.
@@ -84,7 +90,9 @@ def run_job(job: Job, options: ExecutionOptions) -> JobResult:
     attempt = 0
     try:
         for attempt in range(1, options.retry.retries + 2):
-            record = ledger.start_attempt(
+            record = _ledger_write(
+                job,
+                ledger.start_attempt,
                 engine,
                 batch=options.batch,
                 store=job.store,
@@ -95,7 +103,9 @@ def run_job(job: Job, options: ExecutionOptions) -> JobResult:
             )
             stages = {}
             error, permanent, outputs = _attempt(job, options, stages)
-            ledger.finish_attempt(engine, record, status="failed" if error else "ok", error=error, outputs=outputs)
+            if record is not None:
+                status = "failed" if error else "ok"
+                _ledger_write(job, ledger.finish_attempt, engine, record, status=status, error=error, outputs=outputs)
             if error is None or permanent or attempt > options.retry.retries:
                 break
             delay = options.retry.delay(attempt)
@@ -148,13 +158,39 @@ def _attempt(job: Job, options: ExecutionOptions, stages: dict[str, float]) -> t
     replace_atomic(partial, final)
     outputs = {"ipynb": str(final)}
     if options.formats:
-        outputs.update(_render(final, job, options.formats, stages))
+        try:
+            outputs.update(_render(final, job, options.formats, stages))
+        except Exception as exc:  # a full disk, a broken template: the job failed, the worker did not
+            return f"rendering failed: {type(exc).__name__}: {exc}", False, outputs
     return None, False, outputs
 
 
 def _keep(partial: Path, final: Path) -> None:
-    if partial.exists():
-        replace_atomic(partial, final)
+    """Keep what papermill wrote of a failed run (its error banner), unless it is not a whole notebook (a full disk,
+    a killed process): then the previous report stays and the fragment goes."""
+    if not partial.exists():
+        return
+    try:
+        nbformat.read(partial, as_version=4)  # type: ignore[no-untyped-call]
+    except Exception:  # truncated or empty: any parse error means "not a whole notebook"
+        log.warning("discarding an incomplete executed notebook %s", partial)
+        partial.unlink(missing_ok=True)
+        return
+    replace_atomic(partial, final)
+
+
+def _ledger_write(job: Job, write: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+    """A ledger write that rides out a short database outage (retried with backoff for ~10 s) and, past that, is
+    logged rather than raised: the report itself goes on."""
+    for pause in (*LEDGER_RETRY_PAUSES, None):
+        try:
+            return write(*args, **kwargs)
+        except SQLAlchemyError as exc:
+            if pause is None:
+                log.warning("%s: the run ledger could not be written (%s); the report itself goes on", job.key, exc)
+                return None
+            time.sleep(pause)
+    return None
 
 
 def _render(executed: Path, job: Job, formats: tuple[str, ...], stages: dict[str, float]) -> dict[str, str]:

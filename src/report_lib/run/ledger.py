@@ -101,6 +101,18 @@ def count_attempts(engine: Engine, *, batch: str, store: str, notebook: str, per
         )
 
 
+def fail_running_batch(engine: Engine, *, batch: str, error: str) -> int:
+    """Close every attempt of ``batch`` left 'running' by processes that died; returns how many."""
+    now = dt.datetime.now()
+    with engine.begin() as conn:
+        closed = conn.execute(
+            update(report_runs)
+            .where(report_runs.c.batch == batch, report_runs.c.status == "running")
+            .values(status="failed", finished_at=now, error=error)
+        )
+    return int(closed.rowcount)
+
+
 def recent_runs(engine: Engine, *, limit: int = 50, failed_only: bool = False) -> pd.DataFrame:
     query = select(report_runs).order_by(report_runs.c.run_id.desc()).limit(limit)
     if failed_only:
