@@ -141,7 +141,8 @@ def run_metrics(engine: Engine) -> dict[str, Any]:
     return {"by_status": by_status, "durations": durations, "last_success": last_success}
 
 
-# Email idempotency: one row per message key; a key marked sent/written is never sent again.
+# Email idempotency: one row per message key; a key marked sent/written/unconfirmed is never sent again, a
+# 'partial' one only to the recipients the server refused.
 
 
 def delivery_status(engine: Engine, key: str) -> str | None:
@@ -149,6 +150,17 @@ def delivery_status(engine: Engine, key: str) -> str | None:
         return conn.execute(
             select(email_deliveries.c.status).where(email_deliveries.c.idempotency_key == key)
         ).scalar_one_or_none()
+
+
+def delivery_recipients(engine: Engine, key: str) -> tuple[str, list[str]] | None:
+    """(status, recipients) of ``key``; for a 'partial' delivery the recipients still owed the message."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(email_deliveries.c.status, email_deliveries.c.recipients).where(
+                email_deliveries.c.idempotency_key == key
+            )
+        ).one_or_none()
+    return None if row is None else (str(row.status), [str(address) for address in row.recipients or []])
 
 
 def claim_delivery(

@@ -3,7 +3,9 @@
 Emails are idempotent: each has a key (``store-report:S01:2024-W10``, ``digest:North:2024-W10``) claimed in the
 ledger before sending. A key already sent (or written to the outbox) is never sent again; a failed send stays
 'failed' and is retried by the next run with --send; a claim left 'sending' by a crash is not retried automatically
-(the message may have gone out) and is reported instead.
+(the message may have gone out) and is reported instead, as is an 'unconfirmed' send (the server stopped answering
+after it had the whole message). A send the server accepted for some recipients only is 'partial': the next run
+with --send sends it to the refused recipients alone.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import nbformat
 from sqlalchemy import Engine
 
 from report_lib.config import Settings
-from report_lib.errors import BrowserNotFoundError, ReportError
+from report_lib.errors import BrowserNotFoundError, DeliveryError, ReportError
 from report_lib.params import ParameterFiles
 from report_lib.record import read_records
 from report_lib.render.email import StoreSummary, build_digest_email, build_store_email, deliver
@@ -36,7 +38,8 @@ from report_lib.warehouse.loaders.daily import load_stores
 log = logging.getLogger(__name__)
 
 OVERVIEW = "store_overview"
-FINAL_STATUSES = {"sent", "written", "sending"}
+FINAL_STATUSES = {"sent", "written", "sending", "unconfirmed"}
+PARTIAL = "partial"  # the server refused some recipients: the next run sends to them only
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ def send_store_emails(
             else:
                 build = partial(
                     _store_email, outcome, key=key, sender=files.defaults.sender, settings=settings, session=session
-                )
+                )  # called with recipients=...
                 lines.append(_deliver_once(engine, key, "store", outcome.managers, settings, build))
     return lines
 
@@ -159,7 +162,6 @@ def send_digests(
         build = partial(
             build_digest_email,
             summaries,
-            recipients=recipients,
             sender=files.defaults.sender,
             period_label=period,
             idempotency_key=key,
@@ -169,14 +171,20 @@ def send_digests(
 
 
 def _store_email(
-    outcome: StoreOutcome, *, key: str, sender: str, settings: Settings, session: PngSession | None
+    outcome: StoreOutcome,
+    *,
+    recipients: list[str],
+    key: str,
+    sender: str,
+    settings: Settings,
+    session: PngSession | None,
 ) -> EmailMessage:
     assert outcome.overview is not None
     outputs = outcome.overview.outputs
     pdf = Path(outputs["pdf"]) if "pdf" in outputs and Path(outputs["pdf"]).exists() else None
     return build_store_email(
         outcome.records,
-        recipients=outcome.managers,
+        recipients=recipients,
         sender=sender,
         pdf_path=pdf,
         html_link=_link(outputs.get("html"), settings),
@@ -191,28 +199,54 @@ def _deliver_once(
     kind: str,
     recipients: list[str],
     settings: Settings,
-    build: Callable[[], EmailMessage],
+    build: Callable[..., EmailMessage],
 ) -> str:
-    """Claim ``key``, build and deliver the message, record the outcome; never sends a key twice."""
-    previous = ledger.claim_delivery(engine, key=key, kind=kind, recipients=recipients, unless=FINAL_STATUSES)
-    if previous is not None:
+    """Claim ``key``, build the message for whoever is still owed it and deliver it, record the outcome.
+
+    Never sends a key twice: a key sent, written, being sent or 'unconfirmed' (the server stopped answering after it
+    had the whole message) is skipped; a 'partial' one (some recipients refused) goes to the refused ones only.
+    """
+    previous = ledger.delivery_recipients(engine, key)
+    owed = previous[1] if previous is not None and previous[0] == PARTIAL and previous[1] else recipients
+    held = ledger.claim_delivery(engine, key=key, kind=kind, recipients=owed, unless=FINAL_STATUSES)
+    if held is not None:
         note = (
             " (another publisher is sending it, or a crash interrupted an earlier send: check the mail log)"
-            if previous == "sending"
+            if held == "sending"
             else ""
         )
-        return f"{key}: already {previous}, not sent again{note}"
+        return f"{key}: already {held}, not sent again{note}"
     try:
-        result = deliver(build(), settings)
+        result = deliver(build(recipients=owed), settings)
     except ReportError as exc:
-        ledger.record_delivery(engine, key=key, kind=kind, recipients=recipients, status="failed", error=str(exc))
-        log.warning("%s: delivery failed, kept for the next run with --send: %s", key, exc)
-        return f"{key}: FAILED ({exc}); will be retried by the next run with --send"
+        return _record_failure(engine, key, kind, owed, exc)
+    if result.refused:
+        ledger.record_delivery(
+            engine, key=key, kind=kind, recipients=list(result.refused), status=PARTIAL, error=result.refusal
+        )
+        log.warning("%s: the server refused %s; kept for the next run with --send", key, result.refusal)
+        return (
+            f"{key}: sent to {', '.join(result.accepted)}; refused by the server: {result.refusal}; "
+            "will be retried for them by the next run with --send"
+        )
     ledger.record_delivery(
         engine, key=key, kind=kind, recipients=recipients, status=result.status, message_id=result.message_id
     )
     where = f" to {result.path}" if result.path else f" to {', '.join(result.recipients)}"
     return f"{key}: {result.status}{where}"
+
+
+def _record_failure(engine: Engine, key: str, kind: str, owed: list[str], exc: ReportError) -> str:
+    if isinstance(exc, DeliveryError) and exc.maybe_sent:
+        ledger.record_delivery(engine, key=key, kind=kind, recipients=owed, status="unconfirmed", error=str(exc))
+        log.error("%s: the server may have delivered it; not retried automatically: %s", key, exc)
+        return (
+            f"{key}: unconfirmed ({exc}); it will not be retried automatically (that could send it twice): check the "
+            "mail server's log, and delete the key from email_deliveries to send it again"
+        )
+    ledger.record_delivery(engine, key=key, kind=kind, recipients=owed, status="failed", error=str(exc))
+    log.warning("%s: delivery failed, kept for the next run with --send: %s", key, exc)
+    return f"{key}: FAILED ({exc}); will be retried by the next run with --send"
 
 
 def _summary(outcome: StoreOutcome) -> StoreSummary:
