@@ -17,15 +17,18 @@ themselves measured, per run, median: for Celery submission, queueing, the worke
 way back; for the local pool, starting its processes. `overhead_pct` is that overhead relative to the task's own
 time: on `reports` the share of a real report's time (target <= 5 %). That includes what a batch pays once (for
 Celery: finding a worker, noticing the last result; for the pool: starting its processes) spread over only 8 jobs;
-`gap_s` is what each further task costs: the median time, from the ledger, between one job's end and the next
-one's start on the single worker (result stored, message acknowledged, next one fetched and checked), and `gap_pct`
-that gap relative to the task's own time.
+From the ledger of the one-worker runs: `lead_s`, from submitting to the first job's start (Celery: finding a
+worker, sending; the pool: starting its processes); `gap_s`, what each further task costs: the median time between
+one job's end and the next one's start (result stored, message acknowledged, next one fetched and checked);
+`tail_s`, from the last job's end to the batch's return (noticing the result; the pool: stopping); `gap_pct`, the gap
+relative to the task's own time.
 `quick=True`: probe only, one repeat. Run: `python -m benchmarks.bench_celery [--quick]`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import statistics
 import subprocess
@@ -33,7 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -132,14 +135,14 @@ def _bench(
         "REPORT_LOG_DIR": str(folder / "logs"),
     }
     timings: dict[tuple[str, int], list[tuple[float, list[JobResult]]]] = {}
-    gaps: dict[str, list[float]] = {}
-    with _worker(env, queues[1] + "," + queues[2], "a"), _worker(env, queues[2], "b"):
+    ends: dict[str, list[tuple[float, float, float]]] = {}
+    with _forgotten(queues.values()), _worker(env, f"{queues[1]},{queues[2]}", "a"), _worker(env, queues[2], "b"):
         _execute("celery", 2, jobs, _options(url, f"bench-{work}-warm-up", engine, formats), env, queues[2])
         for repeat in range(repeats):
             for backend in ("local", "celery"):
                 for workers in (1, 2):
                     options = _options(url, f"bench-{work}-{backend}{workers}-{repeat}", engine, formats)
-                    started = time.perf_counter()
+                    started, wall_start = time.perf_counter(), dt.datetime.now()
                     results = _execute(backend, workers, jobs, options, env, queues[workers])
                     elapsed = time.perf_counter() - started
                     failed = [r.error for r in results if r.status != "ok"]
@@ -147,9 +150,9 @@ def _bench(
                         raise RuntimeError(f"{work} on {backend} x{workers}: {len(failed)} failed: {failed[0]}")
                     timings.setdefault((backend, workers), []).append((elapsed, results))
                     if workers == 1:
-                        gaps.setdefault(backend, []).append(_gap(url, options.batch))
+                        ends.setdefault(backend, []).append(_ends(url, options.batch, wall_start, elapsed))
                     _progress(f"{work} {backend} x{workers} #{repeat + 1}: {elapsed:.1f} s")
-    return _rows(work, len(jobs), timings, gaps)
+    return _rows(work, len(jobs), timings, ends)
 
 
 def _options(url: str, batch: str, engine: str, formats: tuple[str, ...]) -> ExecutionOptions:
@@ -168,23 +171,27 @@ def _execute(
     return celery.execute(jobs, options, workers=workers, on_result=lambda result: None)
 
 
-def _gap(url: str, batch: str) -> float:
-    """The median time between one job's end and the next one's start on a single worker, from the ledger."""
+def _ends(url: str, batch: str, wall_start: dt.datetime, elapsed: float) -> tuple[float, float, float]:
+    """From the ledger of a one-worker batch: (seconds from submitting to the first job's start, median seconds
+    between one job's end and the next one's start, seconds from the last job's end to the batch's return)."""
     engine = create_warehouse_engine(url)
     try:
         runs = ledger.recent_runs(engine, limit=1000)
     finally:
         engine.dispose()
     runs = runs[runs.batch == batch].sort_values("started_at")
-    gaps = (runs.started_at.iloc[1:].to_numpy() - runs.finished_at.iloc[:-1].to_numpy()) / pd.Timedelta(seconds=1)
-    return float(statistics.median(gaps))
+    second = pd.Timedelta(seconds=1)
+    gaps = (runs.started_at.iloc[1:].to_numpy() - runs.finished_at.iloc[:-1].to_numpy()) / second
+    lead = (runs.started_at.iloc[0] - wall_start) / second
+    tail = (wall_start + dt.timedelta(seconds=elapsed) - runs.finished_at.iloc[-1]) / second
+    return float(lead), float(statistics.median(gaps)), float(tail)
 
 
 def _rows(
     work: str,
     jobs: int,
     timings: dict[tuple[str, int], list[tuple[float, list[JobResult]]]],
-    gaps: dict[str, list[float]],
+    ends: dict[str, list[tuple[float, float, float]]],
 ) -> list[Row]:
     rows: list[Row] = []
     for (backend, workers), runs in sorted(timings.items()):
@@ -198,7 +205,8 @@ def _rows(
             overheads = [elapsed / jobs - task for (elapsed, _), task in zip(runs, own, strict=True)]
             percents = [100 * extra / task for extra, task in zip(overheads, own, strict=True)]
             row |= {"overhead_s": statistics.median(overheads), "overhead_pct": statistics.median(percents)}
-            row |= {"gap_s": statistics.median(gaps[backend]), "gap_pct": 100 * statistics.median(gaps[backend]) / task}
+            lead, gap, tail = (statistics.median(values) for values in zip(*ends[backend], strict=True))
+            row |= {"lead_s": lead, "gap_s": gap, "tail_s": tail, "gap_pct": 100 * gap / task}
         rows.append(row)
     return rows
 
@@ -239,6 +247,19 @@ def _wait_ready(env: dict[str, str], queue: str, hostname: str, process: Any, lo
     finally:
         close_app(app)
     raise RuntimeError(f"worker {hostname} not ready within 120 s: {log.read_text()[-2000:]}")
+
+
+@contextlib.contextmanager
+def _forgotten(queues: Iterable[str]) -> Iterator[None]:
+    """Remove the benchmark's queues and their bindings from Redis afterwards."""
+    try:
+        yield
+    finally:
+        import redis
+
+        with redis.Redis.from_url(REDIS_URL) as client:
+            for queue in queues:
+                client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
 
 
 @contextlib.contextmanager

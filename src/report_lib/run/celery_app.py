@@ -143,23 +143,29 @@ def create_app(settings: Settings | None = None, tuning: CeleryTuning | None = N
 def require_workers(app: Celery, queue: str, *, first: bool = False) -> list[str]:
     """The workers consuming ``queue``; ConfigError naming the broker when none answers.
 
-    With ``first``, the first worker that answers on ``queue`` is enough (a broadcast otherwise waits its whole
-    timeout, not knowing how many workers there are): one worker's name comes back, in milliseconds.
+    A broadcast waits its whole timeout, not knowing how many workers there are. With ``first`` it stops at the
+    first answer from a worker on ``queue`` (milliseconds), and only a queue nobody consumes costs the timeout.
     """
-    if first:
-        replies = app.control.inspect(timeout=PING_TIMEOUT, limit=1).active_queues() or {}
-        if _consuming(replies, queue):
-            return _consuming(replies, queue)
-    replies = app.control.inspect(timeout=PING_TIMEOUT).active_queues() or {}
-    consuming = _consuming(replies, queue)
+    replies = _first_answers(app, queue) if first else app.control.inspect(timeout=PING_TIMEOUT).active_queues()
+    consuming = _consuming(replies or {}, queue)
     if not consuming:
-        others = f" (workers on other queues: {', '.join(sorted(replies))})" if replies else ""
+        others = f" (workers on other queues: {', '.join(sorted(replies or {}))})" if replies else ""
         raise ConfigError(
             f"No Celery worker consumes queue {queue!r} on {maybe_sanitize_url(app.conf.broker_url)}{others}. "
             "Start one with `runner.py worker` (same REPORT_CELERY_BROKER_URL and REPORT_CELERY_QUEUE), "
             "or run with --backend local."
         )
     return consuming
+
+
+def _first_answers(app: Celery, queue: str, *, most: int = 16) -> dict[str, Any]:
+    """Broadcasts waiting for 1, 2, ... answers, until one comes from a worker on ``queue`` or fewer answer."""
+    replies: dict[str, Any] = {}
+    for limit in range(1, most + 1):
+        replies = app.control.inspect(timeout=PING_TIMEOUT, limit=limit).active_queues() or {}
+        if _consuming(replies, queue) or len(replies) < limit:
+            return replies
+    return app.control.inspect(timeout=PING_TIMEOUT).active_queues() or {}
 
 
 def _consuming(replies: dict[str, Any], queue: str) -> list[str]:
