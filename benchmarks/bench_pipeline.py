@@ -14,12 +14,15 @@ each repeat pair and the table shows medians. ``execute``, ``HTML`` and ``PDF`` 
 over the reports and divided by the 2 workers (their share of the wall clock: ours interleaves them in each
 worker); ``refresh``, ``email`` and ``end to end`` are wall clock. Peak memory per worker: the largest proportional
 set size (PSS) of a worker process with its children (kernel, browser and driver, nbconvert, Chromium), sampled
-every 0.5 s. The empty-notebook rows time papermill on a one-cell notebook (``pass``): the default engine starts a
-kernel each time; the warm engine's first notebook pays the kernel start and the imports, the ones after it not.
+every 0.5 s. CPU seconds: user + system time of the bench process and every process it started (workers, kernels,
+browsers, nbconvert), the sampler's own excluded: what the run costs whatever the neighbours do (this machine is
+shared; the load average shows how busy it was). The empty-notebook rows time papermill on a one-cell notebook
+(``pass``): the default engine starts a kernel each time; the warm engine's first notebook pays the kernel start and
+the imports, the ones after it not.
 
 Warehouses (generated once, cached in benchmarks/out/, gitignored): demo = 10 stores x 730 days (~1.1M order lines);
 50 stores x 730 days at scale 2 (~10.7M lines). On the 50-store warehouse the plain pipeline runs on its first 10
-stores only (all 50 would take about an hour here), ours on those 10 (for the ratio) and on all 50 (the target).
+stores only (all 50 would take over an hour here), ours on those 10 (for the ratio) and on all 50 (the target).
 --quick: the demo warehouse with 3 stores, one repeat, no 50-store warehouse.
 """
 
@@ -33,6 +36,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
 import datetime as dt  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
+import resource  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -91,6 +95,13 @@ def compare(name: str, url: str, *, stores: int, repeats: int) -> list[Row]:
     for stage in (*STAGES, "end to end"):
         plain, ours = (statistics.median(r[stage] for r in runs[p]) for p in ("plain", "ours"))
         rows.append(_row(name, stage, plain, ours, reports=reports, repeats=repeats))
+    plain_cpu, ours_cpu = (statistics.median(r["CPU s"] for r in runs[p]) for p in ("plain", "ours"))
+    load = statistics.median(r["load"] for p in runs for r in runs[p])
+    rows.append(
+        {"warehouse": name, "stage": "CPU seconds, all processes", "plain": round(plain_cpu), "ours": round(ours_cpu),
+         "ratio": f"{plain_cpu / ours_cpu:.1f}x",
+         "note": f"ours {ours_cpu / reports:.2f} CPU s a report; 1-min load average during the runs {load:.1f}"}
+    )  # fmt: skip
     plain_mb, ours_mb = (max(r["peak MB"] for r in runs[p]) for p in ("plain", "ours"))
     rows.append(
         {"warehouse": name, "stage": "peak memory per worker (MB)", "plain": plain_mb, "ours": ours_mb, "ratio": ""}
@@ -103,6 +114,10 @@ def measure_ours(name: str, url: str, *, stores: int) -> list[Row]:
     result = run_pipeline("ours", url, stores=stores)
     rows = [_row(name, stage, None, result[stage], reports=result["reports"], repeats=1) for stage in STAGES]
     rows.append(_row(name, "end to end", None, result["end to end"], reports=result["reports"], repeats=1))
+    rows.append(
+        {"warehouse": name, "stage": "CPU seconds, all processes", "ours": round(result["CPU s"]),
+         "note": f"{result['CPU s'] / result['reports']:.2f} CPU s a report; load average {result['load']:.1f}"}
+    )  # fmt: skip
     rows.append({"warehouse": name, "stage": "peak memory per worker (MB)", "ours": result["peak MB"]})
     return rows
 
@@ -112,7 +127,7 @@ def run_pipeline(pipeline: str, url: str, *, stores: int) -> dict[str, float]:
     engine = create_warehouse_engine(url)
     folder = Path(tempfile.mkdtemp(prefix=f"pipeline-{pipeline}-", dir=OUT))
     try:
-        started = time.perf_counter()
+        started, cpu_before, load_before = time.perf_counter(), _cpu_seconds(), os.getloadavg()[0]
         result = {"refresh": _refresh(engine, full=pipeline == "plain")}
         jobs = _jobs(engine, folder / "reports", stores=stores)
         with MemorySampler() as memory:
@@ -124,12 +139,20 @@ def run_pipeline(pipeline: str, url: str, *, stores: int) -> dict[str, float]:
             result[stage] = sum(r.stages.get(key, 0.0) for r in results) / WORKERS
         result["email"] = _emails(pipeline, engine, jobs, results, folder)
         result["end to end"] = time.perf_counter() - started
+        result["CPU s"] = _cpu_seconds() - cpu_before - memory.cpu_seconds
+        result["load"] = (load_before + os.getloadavg()[0]) / 2
         result["reports"] = len(results)
         result["peak MB"] = memory.peak_mb
         return result
     finally:
         engine.dispose()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of every descendant that has exited (workers, kernels, browsers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _refresh(engine: Engine, *, full: bool) -> float:

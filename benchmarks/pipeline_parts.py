@@ -132,6 +132,7 @@ class MemorySampler:
     def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
         self.peak_mb = 0.0
+        self.cpu_seconds = 0.0  # the sampler's own, for callers that measure everyone else's
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample_until_stopped, name="memory-sampler", daemon=True)
 
@@ -145,10 +146,12 @@ class MemorySampler:
 
     def _sample_until_stopped(self) -> None:
         while not self._stop.wait(self.interval):
+            started = time.thread_time()
             children = _children_by_parent()
             for worker in children.get(os.getpid(), []):
                 tree_kb = sum(_pss_kb(pid) for pid in _descendants(worker, children))
                 self.peak_mb = max(self.peak_mb, tree_kb / 1024)
+            self.cpu_seconds += time.thread_time() - started
 
 
 def _children_by_parent() -> dict[int, list[int]]:

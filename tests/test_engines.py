@@ -47,6 +47,8 @@ pd.set_option('display.max_rows', 3)
 np.set_printoptions(precision=2)
 warnings.simplefilter('ignore')
 logging.basicConfig(level=logging.DEBUG)
+logging.getLogger('report_test.created').addHandler(logging.StreamHandler())
+logging.getLogger('report_test.created').setLevel(logging.DEBUG)
 sys.path.insert(0, '/leaked/path')
 get_ipython().display_formatter.formatters['text/plain'].for_type(int, lambda n, p, cycle: p.text('LEAKED'))
 random.seed(1)
@@ -68,6 +70,8 @@ record('max_rows', pd.get_option('display.max_rows'))
 record('precision', np.get_printoptions()['precision'])
 record('warnings_ignored', any(f[0] == 'ignore' and f[1] is None and f[2] is Warning for f in warnings.filters))
 record('root_handlers', len(logging.getLogger().handlers))
+created = logging.getLogger('report_test.created')
+record('created_logger', (len(created.handlers), created.level))
 record('leaked_path', '/leaked/path' in sys.path)
 record('int_repr', get_ipython().display_formatter.format(7)[0]['text/plain'])
 record('random_draw', random.random())
@@ -151,6 +155,7 @@ def test_a_notebook_leaves_nothing_behind_for_the_next(
     assert {name: polluted[name] for name in changed} == changed  # the polluter did change all of it
     assert "leaked_global" in polluted["globals"]
     assert polluted["root_handlers"] > fresh["root_handlers"]
+    assert polluted["created_logger"] == [1, 10] and fresh["created_logger"] == [0, 0]
     volatile = {"pid", "random_draw"}
     assert {k: v for k, v in after.items() if k not in volatile} == {
         k: v for k, v in fresh.items() if k not in volatile

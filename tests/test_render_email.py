@@ -203,8 +203,6 @@ def test_digest_summary_status_is_checked() -> None:
         StoreSummary("S01", "Lyon", "done")
 
 
-
-
 def test_smtp_delivery_with_login_keeps_the_password_out_of_the_message(pdf_file: Path) -> None:
     message = build(pdf_file)
     with smtp_server(user="reports", password=PASSWORD) as sink:

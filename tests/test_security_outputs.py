@@ -35,7 +35,7 @@ from render_fixtures import CHROMIUM_ARGS, require_chromium, smtp_server
 from sqlalchemy import Engine, select, text
 
 from report_lib.warehouse.engine import create_warehouse_engine
-from report_lib.warehouse.schema import email_deliveries, report_runs
+from report_lib.warehouse.schema import email_deliveries, report_runs, schedule_state
 
 ROOT = Path(__file__).resolve().parent.parent
 SMTP_SECRET = "smtp-S3cr3t-p4ss"
@@ -66,8 +66,11 @@ def _copy_sqlite(source: str, target: Path) -> str:
 
 
 def _make_hostile(url: str) -> None:
+    """Hostile names in store S01 and every product; the copy starts with no runs or e-mails of other tests."""
     engine = create_warehouse_engine(url)
     with engine.begin() as conn:
+        for table in (report_runs, email_deliveries, schedule_state):
+            conn.execute(table.delete())
         conn.execute(
             text("UPDATE stores SET name = :name, region = :region, manager_emails = :managers WHERE code = 'S01'"),
             {"name": STORE_NAME, "region": REGION, "managers": json.dumps(["manager@example.com"])},

@@ -194,9 +194,10 @@ def _logging_state() -> dict[str, tuple[int, list[logging.Handler], bool, bool]]
 
 
 def _restore_logging(saved: Mapping[str, tuple[int, list[logging.Handler], bool, bool]]) -> None:
-    current = _logging_state()
-    for name in current:
-        level, handlers, propagate, disabled = saved.get(name, (logging.NOTSET, [], True, False))
+    """Loggers as saved; a logger created since keeps only its NullHandlers (what a library adds when imported)."""
+    for name, (_, live_handlers, _, _) in _logging_state().items():
+        quiet = [handler for handler in live_handlers if isinstance(handler, logging.NullHandler)]
+        level, handlers, propagate, disabled = saved.get(name, (logging.NOTSET, quiet, True, False))
         logger = logging.getLogger(name or None)
         logger.setLevel(level)
         logger.handlers[:] = handlers
