@@ -91,4 +91,3 @@ def load_settings(dotenv: Path = Path(".env")) -> Settings:
     """Settings from the environment, with a .env file filling in what the environment does not set."""
     environ = {**read_dotenv(dotenv), **os.environ}
     return Settings.from_env(environ)
-
