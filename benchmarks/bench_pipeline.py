@@ -69,6 +69,7 @@ AS_OF = END + dt.timedelta(days=1)  # "last-week" is then 2025-W26
 WORKERS = 2
 STAGES = ("refresh", "execute", "HTML", "PDF", "email")
 Row = dict[str, object]
+CPU_OF, PEAK_OF = "CPU s of ", "peak MB of "  # keys of a run's profile: by kind of process
 
 
 def run(quick: bool = False) -> list[Row]:
@@ -106,6 +107,8 @@ def compare(name: str, url: str, *, stores: int, repeats: int) -> list[Row]:
     rows.append(
         {"warehouse": name, "stage": "peak memory per worker (MB)", "plain": plain_mb, "ours": ours_mb, "ratio": ""}
     )
+    for pipeline in ("plain", "ours"):
+        rows += _profile_rows(name, pipeline, runs[pipeline][-1])
     return rows
 
 
@@ -119,11 +122,13 @@ def measure_ours(name: str, url: str, *, stores: int) -> list[Row]:
          "note": f"{result['CPU s'] / result['reports']:.2f} CPU s a report; load average {result['load']:.1f}"}
     )  # fmt: skip
     rows.append({"warehouse": name, "stage": "peak memory per worker (MB)", "ours": result["peak MB"]})
+    rows += _profile_rows(name, "ours", result)
     return rows
 
 
 def run_pipeline(pipeline: str, url: str, *, stores: int) -> dict[str, float]:
-    """One nightly run; seconds per stage, 'end to end', 'reports' and 'peak MB'."""
+    """One nightly run; seconds per stage, 'end to end', 'reports', 'peak MB', CPU and load, and the profile by kind
+    of process (CPU_OF and PEAK_OF keys)."""
     engine = create_warehouse_engine(url)
     folder = Path(tempfile.mkdtemp(prefix=f"pipeline-{pipeline}-", dir=OUT))
     try:
@@ -143,6 +148,8 @@ def run_pipeline(pipeline: str, url: str, *, stores: int) -> dict[str, float]:
         result["load"] = (load_before + os.getloadavg()[0]) / 2
         result["reports"] = len(results)
         result["peak MB"] = memory.peak_mb
+        result.update({f"{CPU_OF}{kind}": seconds for kind, seconds in memory.cpu_by_kind.items()})
+        result.update({f"{PEAK_OF}{kind}": mb for kind, mb in memory.peak_mb_by_kind.items()})
         return result
     finally:
         engine.dispose()
@@ -231,6 +238,21 @@ def _warehouse(stores: int, scale: float) -> str:
     engine.dispose()
     marker.write_text(json.dumps(wanted))
     return url
+
+
+def _profile_rows(name: str, pipeline: str, result: dict[str, float]) -> list[Row]:
+    """Where one run's CPU and its worker's peak memory went, by kind of process: the profile behind the figures."""
+    reports = result["reports"]
+    cpu = {key.removeprefix(CPU_OF): v / reports for key, v in result.items() if key.startswith(CPU_OF)}
+    peak = {key.removeprefix(PEAK_OF): v for key, v in result.items() if key.startswith(PEAK_OF)}
+    return [
+        {"warehouse": name, "stage": f"{pipeline}: CPU s a report, by process", "note": _largest_first(cpu, "{:.2f}")},
+        {"warehouse": name, "stage": f"{pipeline}: peak worker MB, by process", "note": _largest_first(peak, "{:.0f}")},
+    ]  # fmt: skip
+
+
+def _largest_first(values: dict[str, float], form: str) -> str:
+    return ", ".join(f"{kind} {form.format(value)}" for kind, value in sorted(values.items(), key=lambda kv: -kv[1]))
 
 
 def _row(name: str, stage: str, plain: float | None, ours: float, *, reports: float, repeats: int) -> Row:

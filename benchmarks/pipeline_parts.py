@@ -127,12 +127,16 @@ def empty_notebook_overhead(*, repeats: int) -> list[Row]:
 
 
 class MemorySampler:
-    """Peak PSS (MB) of any one child of this process with all its descendants, sampled every ``interval`` s."""
+    """Peak PSS (MB) of any one child of this process with all its descendants, sampled every ``interval`` s; and
+    the profile behind it: that peak split by kind of process, and the CPU seconds of each kind (the last reading of
+    each process: up to ``interval`` s of a process that exits between readings is missed)."""
 
     def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
         self.peak_mb = 0.0
+        self.peak_mb_by_kind: dict[str, float] = {}
         self.cpu_seconds = 0.0  # the sampler's own, for callers that measure everyone else's
+        self._cpu_by_pid: dict[int, tuple[str, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample_until_stopped, name="memory-sampler", daemon=True)
 
@@ -144,14 +148,61 @@ class MemorySampler:
         self._stop.set()
         self._thread.join()
 
+    @property
+    def cpu_by_kind(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for kind, seconds in self._cpu_by_pid.values():
+            totals[kind] = totals.get(kind, 0.0) + seconds
+        return totals
+
     def _sample_until_stopped(self) -> None:
         while not self._stop.wait(self.interval):
             started = time.thread_time()
             children = _children_by_parent()
             for worker in children.get(os.getpid(), []):
-                tree_kb = sum(_pss_kb(pid) for pid in _descendants(worker, children))
-                self.peak_mb = max(self.peak_mb, tree_kb / 1024)
+                tree = {pid: _process_kind(pid, worker) for pid in _descendants(worker, children)}
+                pss = {pid: _pss_kb(pid) / 1024 for pid in tree}
+                if sum(pss.values()) > self.peak_mb:
+                    self.peak_mb = sum(pss.values())
+                    self.peak_mb_by_kind = {}
+                    for pid, kind in tree.items():
+                        self.peak_mb_by_kind[kind] = self.peak_mb_by_kind.get(kind, 0.0) + pss[pid]
+                for pid, kind in tree.items():
+                    seconds = _cpu_seconds(pid)
+                    if seconds is not None:
+                        known = self._cpu_by_pid.get(pid, (kind,))[0]  # an exiting process has no command line
+                        self._cpu_by_pid[pid] = (known if kind == "other" else kind, seconds)
             self.cpu_seconds += time.thread_time() - started
+
+
+PROCESS_KINDS = (  # (what the command line contains, kind), first match wins
+    ("ipykernel", "kernel"),
+    ("--type=renderer", "Chromium renderer"),
+    ("chromium", "Chromium, other processes"),
+    ("playwright", "playwright driver (node)"),
+    ("kaleido", "kaleido"),
+    ("render_html", "nbconvert process"),
+)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _process_kind(pid: int, worker: int) -> str:
+    if pid == worker:
+        return "worker"
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    except OSError:
+        return "other"
+    return next((kind for needle, kind in PROCESS_KINDS if needle in command), "other")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of one process so far, or None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def _children_by_parent() -> dict[int, list[int]]:
