@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -243,6 +244,20 @@ def test_a_kernel_inherited_through_fork_is_left_to_its_owner(probes: dict[str, 
         assert inherited.is_alive()  # not stopped: it belongs to the other process
     finally:
         inherited.shutdown(now=True)
+
+
+def test_the_kernels_channels_are_private_unix_sockets_removed_at_shutdown(
+    probes: dict[str, Path], tmp_path: Path
+) -> None:
+    pid(execute(probes["pid"], tmp_path / "1.ipynb", preload=()))
+    kernel = WORKER.kernel
+    assert kernel is not None and kernel.km.get_connection_info()["transport"] == "ipc"
+    folder = Path(kernel.km.ip).parent
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # no other user can open them
+    channels = sorted(folder.iterdir())
+    assert [p.name for p in channels] == [f"kernel-{n}" for n in range(1, 6)] and all(p.is_socket() for p in channels)
+    shutdown_worker_kernel()
+    assert not folder.exists()
 
 
 def _normalised(nb: nbformat.NotebookNode) -> dict[str, Any]:

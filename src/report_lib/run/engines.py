@@ -26,10 +26,13 @@ import logging
 import multiprocessing.util
 import os
 import queue
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -119,9 +122,10 @@ class WarmKernel:
             startup_timeout=startup_timeout,
         )
         self._client.km = self._client.create_kernel_manager()
-        self._client.start_new_kernel()
-        self._client.start_new_kernel_client()
+        self._sockets = _private_ipc(self._client.km)
         try:
+            self._client.start_new_kernel()
+            self._client.start_new_kernel_client()
             self.request(f"{_call('warm_up')}({list(self.preload)!r})", timeout=WARM_UP_TIMEOUT_S)
             reply = self.request("None", expressions={"env": f"{_call('environment')}()"})
             self._kernel_environ: dict[str, str] = json.loads(_expression(reply, "env"))
@@ -219,6 +223,17 @@ class WarmKernel:
             self._client._cleanup_kernel()
         except Exception as exc:  # a kernel that is already gone, or a closed loop at interpreter exit
             log.debug("warm kernel shutdown: %s", exc)
+        shutil.rmtree(self._sockets, ignore_errors=True)
+
+
+def _private_ipc(km: Any) -> Path:
+    """Have ``km`` talk to its kernel over Unix sockets in a new folder only this user can open (mode 0700) rather
+    than TCP ports on localhost that any local process can reach (ipykernel warns of that for every kernel). The
+    folder is returned for removal once the kernel is shut down."""
+    folder = Path(tempfile.mkdtemp(prefix="report-kernel-"))
+    km.transport = "ipc"
+    km.ip = str(folder / "kernel")
+    return folder
 
 
 class _WorkerKernel:
