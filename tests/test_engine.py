@@ -1,4 +1,6 @@
 import datetime as dt
+import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -92,3 +94,14 @@ def test_dotenv_fills_in_but_environment_wins(tmp_path, monkeypatch: pytest.Monk
     dotenv.write_text("not a setting\n")
     with pytest.raises(ConfigError, match=r"\.env:1: expected KEY=VALUE"):
         load_settings(dotenv)
+
+
+INTERNAL_VARIABLES = {"REPORT_DASHBOARD_USER"}  # set by the dashboard server for each kernel, not by a user
+
+
+def test_every_setting_the_code_reads_is_documented() -> None:
+    root = Path(__file__).resolve().parent.parent
+    code = "\n".join(path.read_text(encoding="utf-8") for path in (root / "src").rglob("*.py"))
+    read = set(re.findall(r"\bREPORT_[A-Z_]*[A-Z]\b", code)) - INTERNAL_VARIABLES
+    documented = (root / ".env.example").read_text(encoding="utf-8") + (root / "docs/celery.md").read_text("utf-8")
+    assert len(read) > 15 and sorted(name for name in read if name not in documented) == []

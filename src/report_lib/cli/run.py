@@ -44,7 +44,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("--as-of", type=dt.date.fromisoformat, help="the 'today' named periods count from")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
-    parser.add_argument("--backend", default="local", help="where jobs run: local (default)")
+    parser.add_argument(
+        "--backend",
+        default="local",
+        help="where jobs run: local (default: a process pool on this machine) or celery (Celery workers started "
+        "with `runner.py worker`, through REPORT_CELERY_BROKER_URL; docs/celery.md)",
+    )
     parser.add_argument(
         "--engine",
         default="warm",
