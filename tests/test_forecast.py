@@ -154,6 +154,15 @@ BAD_INPUTS: list[tuple[str, Callable[[], pd.Series], dict[str, object], type[Exc
     ),
     ("horizon zero", lambda: daily(_long(200)), {"horizon": 0}, ConfigError, "horizon is 0"),
     ("no folds", lambda: daily(_long(200)), {"folds": 0}, ConfigError, "folds is 0"),
+    ("min_folds zero", lambda: daily(_long(200)), {"min_folds": 0}, ConfigError, "min_folds is 0"),
+    ("min_folds above folds", lambda: daily(_long(200)), {"min_folds": 4}, ConfigError, r"min_folds \(4\) is more"),
+    (
+        "too short even for the fewest folds",
+        lambda: daily(_long(83)),
+        {"min_folds": 1},
+        InsufficientDataError,
+        r"1-fold backtest needs at least 84 days of history \(56 to fit on \+ 1 × 28 to test on\); the series has 83",
+    ),
     ("unknown gaps policy", lambda: daily(_long(200)), {"gaps": "ffill"}, ConfigError, "gaps is 'ffill'"),
     ("monthly freq", lambda: daily(_long(200)), {"freq": "M"}, ConfigError, "freq is 'M'"),
     (
@@ -176,6 +185,15 @@ def test_bad_input_is_refused_with_a_reason(
 ) -> None:
     with pytest.raises(error, match=match):
         forecast_series(make(), **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("days", "folds"), [(84, 1), (139, 2), (140, 3), (400, 3)])
+def test_a_short_history_is_backtested_on_as_many_folds_as_it_holds(days: int, folds: int) -> None:
+    series = pattern_with_noise(days, seed=days)
+    result = forecast_series(series, min_folds=1)
+    assert len(result.backtest) == folds and len(result.forecast) == 28
+    assert list(result.backtest["cutoff"]) == list(series.index[days - 28 * np.arange(folds, 0, -1)])
+    assert f"{folds} fold{'s' if folds > 1 else ''} of 28 days" in result.note
 
 
 def test_unsorted_input_is_sorted_with_its_values() -> None:

@@ -1,7 +1,8 @@
 """Every report notebook executed end to end by the runner on a small demo warehouse, and what it recorded checked
 against the same numbers computed independently in SQL.
 
-One demo chain (3 stores, 400 days) plus one store with imported weekly totals only (the Walmart case).
+One demo chain (3 stores, 400 days) plus one store with imported weekly totals only (the Walmart case) and one
+young store with 100 days of imported daily totals (too short for the forecast's usual three backtest folds).
 """
 
 from __future__ import annotations
@@ -29,19 +30,27 @@ from report_lib.warehouse.loaders.daily import load_stores, stores_with_order_li
 TODAY = dt.date.today()
 PERIOD = parse_period("last-week", today=TODAY)
 WEEKLY_STORE = "W01"
+YOUNG_STORE = "Y01"
 
 
 @pytest.fixture(scope="session")
 def chain(demo_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    """The demo chain plus W01, a store with imported weekly totals only (the Walmart case)."""
-    folder = tmp_path_factory.mktemp("weekly-import")
-    weeks = pd.date_range(end=pd.Timestamp(TODAY) - pd.Timedelta(days=1), periods=143, freq="W-FRI")
-    seasonal = 1 + 0.2 * np.sin(np.arange(len(weeks)) * 2 * np.pi / 52)
-    weekly = pd.DataFrame({"store": "1", "date": weeks.strftime("%Y-%m-%d"), "revenue": (50_000 * seasonal).round(2)})
-    csv = folder / "weekly.csv"
-    weekly.to_csv(csv, index=False)
-    options = ImportOptions(grain="week", create_stores=True, store_prefix="W", store_pad=2, rejects_path=folder / "r")
-    import_daily(demo_engine, csv, options=options)
+    """The demo chain plus W01, a store with imported weekly totals only (the Walmart case), and Y01, a young store
+    with 100 days of daily totals."""
+    folder = tmp_path_factory.mktemp("totals-import")
+    yesterday = pd.Timestamp(TODAY) - pd.Timedelta(days=1)
+    weeks = pd.date_range(end=yesterday, periods=143, freq="W-FRI")
+    days = pd.date_range(end=yesterday, periods=100, freq="D")
+    for prefix, grain, dates, level, season in (("W", "week", weeks, 50_000, 52), ("Y", "day", days, 7_000, 7)):
+        noise = np.random.default_rng(len(dates)).normal(0, 0.05, len(dates))
+        revenue = level * (1 + 0.2 * np.sin(np.arange(len(dates)) * 2 * np.pi / season) + noise)
+        totals = pd.DataFrame({"store": "1", "date": dates.strftime("%Y-%m-%d"), "revenue": revenue.round(2)})
+        csv = folder / f"{grain}.csv"
+        totals.to_csv(csv, index=False)
+        options = ImportOptions(
+            grain=grain, create_stores=True, store_prefix=prefix, store_pad=2, rejects_path=folder / f"{grain}-rejects"
+        )
+        import_daily(demo_engine, csv, options=options)
     return demo_engine
 
 
@@ -97,7 +106,7 @@ def test_every_notebook_ran_or_was_skipped_for_a_reason(executed: dict[tuple[str
     failed = {key: r.error for key, r in executed.items() if getattr(r, "status", None) == "failed"}
     assert failed == {}
     skipped = sorted(name for (store, name), job in executed.items() if getattr(job, "skip_reason", None))
-    assert skipped == ["margins_stock", "recommendations", "segments"]  # the weekly-only store, only
+    assert skipped == sorted(2 * ["margins_stock", "recommendations", "segments"])  # the two stores of totals, only
 
 
 def test_overview_kpis_match_sql(executed: dict[tuple[str, str], Any], demo_engine: Engine) -> None:
@@ -150,6 +159,15 @@ def test_weekly_only_store_gets_weekly_kpis_and_forecast(executed: dict[tuple[st
     forecast = pd.DataFrame(records(executed, WEEKLY_STORE, "forecast")["forecast"])
     assert len(forecast) == 4  # 28 days ahead is 4 weeks
     assert records(executed, WEEKLY_STORE, "anomalies")["store"] == WEEKLY_STORE
+
+
+def test_a_young_store_gets_a_forecast_backtested_on_fewer_folds(executed: dict[tuple[str, str], Any]) -> None:
+    recorded = records(executed, YOUNG_STORE, "forecast")
+    forecast = pd.DataFrame(recorded["forecast"])
+    assert len(forecast) == 28 and (forecast["lo95"] <= forecast["hi95"]).all()
+    notebook = nbformat.read(executed[(YOUNG_STORE, "forecast")].outputs["ipynb"], as_version=4)
+    shown = "".join(str(output.get("data", {})) for cell in notebook.cells for output in cell.get("outputs", []))
+    assert "1 fold of 28 days" in shown  # (100 - 56) // 28: the note says how little it was tested on
 
 
 def test_anomaly_flags_carry_the_days_revenue(executed: dict[tuple[str, str], Any], demo_engine: Engine) -> None:

@@ -116,6 +116,7 @@ def forecast_series(
     *,
     horizon: int | None = None,
     folds: int = DEFAULT_FOLDS,
+    min_folds: int | None = None,
     freq: str | None = None,
     gaps: GapPolicy = "auto",
     candidates: Sequence[tuple[Order, SeasonalOrder]] | None = None,
@@ -125,6 +126,8 @@ def forecast_series(
     Args:
         horizon: steps ahead; default 28 for daily and 13 for weekly series. Each backtest fold is this long.
         folds: rolling-origin backtest folds; the history must hold them plus the minimum training length.
+        min_folds: when the history is too short for ``folds``, backtest on as many as it holds, down to this many
+            (a young store's report still gets a forecast, on fewer folds, which the note states). Default: ``folds``.
         freq: "D" or "W" / "W-FRI"; inferred from the dates when None.
         gaps: "auto" fills missing days with 0 and refuses missing weeks; "zero" fills both; "error" refuses both.
         candidates: SARIMA orders to choose from by AIC, as ((p, d, q), (P, D, Q, period)); default per frequency.
@@ -139,7 +142,7 @@ def forecast_series(
     """
     prepared = prepare_series(series, freq=freq, gaps=gaps)
     steps = _resolve_horizon(horizon, prepared)
-    cutoffs = _cutoffs(prepared, steps, folds)
+    cutoffs = _cutoffs(prepared, steps, folds, folds if min_folds is None else min_folds)
     tried = _resolve_candidates(candidates, prepared.season)
     with single_threaded_blas():
         return _forecast_prepared(prepared, steps, cutoffs, tried)
@@ -246,19 +249,24 @@ def _resolve_horizon(horizon: int | None, prepared: PreparedSeries) -> int:
     return int(horizon)
 
 
-def _cutoffs(prepared: PreparedSeries, horizon: int, folds: int) -> list[int]:
-    """Positions of each fold's first test point; the first fold keeps the minimum training length."""
-    if isinstance(folds, bool) or not isinstance(folds, int | np.integer) or folds < 1:
-        raise ConfigError(f"folds is {folds!r}; expected a whole number of backtest folds, at least 1")
+def _cutoffs(prepared: PreparedSeries, horizon: int, folds: int, min_folds: int) -> list[int]:
+    """Positions of each fold's first test point: ``folds`` folds, or as many as the history holds down to
+    ``min_folds``; the first fold keeps the minimum training length."""
+    for name, value in (("folds", folds), ("min_folds", min_folds)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ConfigError(f"{name} is {value!r}; expected a whole number of backtest folds, at least 1")
+    if min_folds > folds:
+        raise ConfigError(f"min_folds ({min_folds}) is more than folds ({folds}); expected at most as many")
     minimum = max(2 * prepared.season, MIN_TRAINING_POINTS)
-    needed = minimum + folds * horizon
     have = len(prepared.observed)
-    if have < needed:
+    folds = min(folds, (have - minimum) // horizon)
+    if folds < min_folds:
+        needed = minimum + min_folds * horizon
         raise InsufficientDataError(
-            f"Forecasting {horizon} {prepared.unit} ahead with a {folds}-fold backtest needs at least {needed} "
-            f"{prepared.unit} of history ({minimum} to fit on + {folds} × {horizon} to test on); the series has "
+            f"Forecasting {horizon} {prepared.unit} ahead with a {min_folds}-fold backtest needs at least {needed} "
+            f"{prepared.unit} of history ({minimum} to fit on + {min_folds} × {horizon} to test on); the series has "
             f"{have}. Use a shorter horizon, fewer folds, or a longer history.",
-            details={"needed": needed, "points": have, "horizon": horizon, "folds": folds},
+            details={"needed": needed, "points": have, "horizon": horizon, "folds": min_folds},
         )
     return [have - (folds - k) * horizon for k in range(folds)]
 
@@ -354,11 +362,12 @@ def _note(
     horizon: int,
 ) -> str:
     """The plain sentences a report shows next to the forecast: what was used, and why."""
-    scores = f"MASE {mase_model:.2f} vs {mase_naive:.2f}, {len(scored)} folds of {horizon} {prepared.unit}"
+    folds = f"{len(scored)} fold{'s' if len(scored) > 1 else ''}"
+    scores = f"MASE {mase_model:.2f} vs {mase_naive:.2f}, {folds} of {horizon} {prepared.unit}"
     if fit is None and not outcomes:
         sentences = [
             f"Seasonal naive used: the history repeats exactly every {prepared.season} {prepared.unit}, which "
-            f"seasonal naive forecasts exactly (MASE {mase_naive:.2f} over {len(scored)} folds); no SARIMA was fitted."
+            f"seasonal naive forecasts exactly (MASE {mase_naive:.2f} over {folds}); no SARIMA was fitted."
         ]
     elif fit is None:
         sentences = ["Seasonal naive used: no SARIMA candidate could be fitted."]

@@ -32,7 +32,7 @@ def forecast_result(session: DashboardSession, store: str, metric: str, horizon_
 
     def compute() -> ForecastResult:
         horizon = math.ceil(horizon_days / 7) if weekly_only(session, store) else horizon_days
-        return forecast_series(history(session, store, metric), horizon=horizon)
+        return forecast_series(history(session, store, metric), horizon=horizon, min_folds=1)
 
     return session.cached(("forecast", store, metric, horizon_days), compute)
 
