@@ -24,7 +24,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sqlalchemy import Engine, text  # noqa: E402
 
+from benchmarks.postgres import PostgresUnavailable, scratch_schema  # noqa: E402
 from report_lib.anomalies import detect_anomalies, score_detection  # noqa: E402
 from report_lib.inventory import reorder_list, stock_alerts  # noqa: E402
 from report_lib.margins import compute_margins, margin_summary_note  # noqa: E402
@@ -52,7 +52,6 @@ from report_lib.warehouse.schema import (  # noqa: E402
     stores,
 )
 
-POSTGRES_URL = os.environ.get("REPORT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 END = dt.date(2024, 12, 31)
 DAYS = 730
 N_PRODUCTS = 5_000
@@ -279,22 +278,11 @@ def run(quick: bool = False) -> list[dict[str, object]]:
 
 
 def _postgres_rows(n_stores: int, lines: int) -> list[dict[str, object]]:
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_warehouse_engine(POSTGRES_URL)
     try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # no server: the SQLite figures still stand
-        admin.dispose()
-        return [{"case": f"postgresql skipped: {type(exc).__name__}", "backend": "postgresql"}]
-    engine = create_warehouse_engine(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
-    try:
-        return bench_backend("postgresql", engine, n_stores, lines)
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        with scratch_schema() as engine:
+            return bench_backend("postgresql", engine, n_stores, lines)
+    except PostgresUnavailable as exc:
+        return [{"case": f"postgresql skipped: {exc}", "backend": "postgresql"}]
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import sys
 import tempfile
 import time
 import tracemalloc
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sqlalchemy import Engine, Insert, String, func, literal, select, text  # noqa: E402
 
+from benchmarks.postgres import PostgresUnavailable, scratch_schema  # noqa: E402
 from report_lib.recommend import also_bought_table, co_purchase, popular_items, top_pairs  # noqa: E402
 from report_lib.segments import cluster_customers, name_segments, score_rfm, segment_profile  # noqa: E402
 from report_lib.warehouse.bulk import insert_frame  # noqa: E402
@@ -38,7 +38,6 @@ from report_lib.warehouse.loaders.baskets import load_basket_items  # noqa: E402
 from report_lib.warehouse.loaders.customers import load_customer_rfm  # noqa: E402
 from report_lib.warehouse.schema import import_batches, order_lines, products, stores  # noqa: E402
 
-POSTGRES_URL = os.environ.get("REPORT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 END = dt.date(2024, 12, 31)
 DAYS = 365
 N_PRODUCTS = 5_000
@@ -269,22 +268,11 @@ def run(quick: bool = False) -> list[dict[str, object]]:
 
 
 def _postgres_rows(n_stores: int, customers: int) -> list[dict[str, object]]:
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_warehouse_engine(POSTGRES_URL)
     try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # no server: the SQLite figures still stand
-        admin.dispose()
-        return [{"backend": "postgresql", "case": f"skipped: {type(exc).__name__}"}]
-    engine = create_warehouse_engine(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
-    try:
-        return bench_backend("postgresql", engine, n_stores, customers)
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        with scratch_schema() as engine:
+            return bench_backend("postgresql", engine, n_stores, customers)
+    except PostgresUnavailable as exc:
+        return [{"backend": "postgresql", "case": f"skipped: {exc}"}]
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from pathlib import Path  # noqa: E402
 import pandas as pd  # noqa: E402
 from sqlalchemy import Engine, func, select, text  # noqa: E402
 
+from benchmarks.postgres import PostgresUnavailable, create_schema, in_schema  # noqa: E402
 from report_lib.anomalies import detect_anomalies  # noqa: E402
 from report_lib.context import StoreReport  # noqa: E402
 from report_lib.forecast import forecast_series  # noqa: E402
@@ -67,7 +68,6 @@ from report_lib.warehouse.refresh import refresh_daily_metrics  # noqa: E402
 from report_lib.warehouse.schema import import_batches, order_lines  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
-POSTGRES_URL = os.environ.get("REPORT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 POSTGRES_SCHEMA = "bench_store_analyses"
 END = dt.date(2024, 12, 31)
 STORE = "S01"
@@ -360,15 +360,11 @@ def prepare_warehouse(engine: Engine, size: Size) -> tuple[str, int]:
 
 
 def _postgres_rows(size: Size) -> list[dict[str, object]]:
-    admin = create_warehouse_engine(POSTGRES_URL)
     try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{POSTGRES_SCHEMA}"'))
-    except Exception as exc:  # no server: the SQLite figures still stand
-        return [{"case": f"postgresql skipped: {type(exc).__name__}", "backend": "postgresql"}]
-    finally:
-        admin.dispose()
-    return bench_backend("postgresql", f"{POSTGRES_URL}?options=-csearch_path%3D{POSTGRES_SCHEMA}", size)
+        create_schema(POSTGRES_SCHEMA)
+    except PostgresUnavailable as exc:
+        return [{"case": f"postgresql skipped: {exc}", "backend": "postgresql"}]
+    return bench_backend("postgresql", in_schema(POSTGRES_SCHEMA), size)
 
 
 def run(quick: bool = False, *, postgres: bool = True) -> list[dict[str, object]]:

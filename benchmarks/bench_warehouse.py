@@ -21,18 +21,17 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select, text
 
+from benchmarks.postgres import scratch_schema
 from report_lib.warehouse.engine import create_warehouse_engine, ensure_schema
 from report_lib.warehouse.refresh import RefreshResult, daily_aggregate_select, refresh_daily_metrics
 from report_lib.warehouse.schema import import_batches, order_lines, products
 
-POSTGRES_URL = os.environ.get("REPORT_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SIZES = {"1M": (10, 1.0), "10M": (50, 2.0)}  # stores, scale
 REPEATS = 3
 LATE_LINES = 20
@@ -190,19 +189,8 @@ def _warehouse(database: str) -> Iterator[Engine]:
             engine = create_warehouse_engine(f"sqlite:///{Path(folder) / 'warehouse.db'}", **ONE_CONNECTION)
             yield from _schema_created(engine)
         return
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_warehouse_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        separator = "&" if "?" in POSTGRES_URL else "?"
-        yield from _schema_created(
-            create_warehouse_engine(f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}")
-        )
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema() as engine:
+        yield from _schema_created(engine)
 
 
 def _schema_created(engine: Engine) -> Iterator[Engine]:

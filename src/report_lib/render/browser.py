@@ -31,22 +31,11 @@ from typing import Any
 
 from report_lib.errors import BrowserNotFoundError, RenderError
 from report_lib.render.html import plotly_js
-from report_lib.render.pdf import BROWSER_ENV, find_browser
+from report_lib.render.pdf import BROWSER_ENV, CHROMIUM_FLAGS, find_browser
 
 log = logging.getLogger(__name__)
 
-LAUNCH_ARGS = (
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-extensions",
-    "--hide-scrollbars",
-    "--mute-audio",
-)
+LAUNCH_ARGS = tuple(flag for flag in CHROMIUM_FLAGS if flag != "--headless")  # playwright adds its own
 PRINT_VIEWPORT = {"width": 700, "height": 1000}  # as pdf.PRINT_WINDOW: charts drawn narrower than A4's text width
 # Every plotly chart on the page has drawn its SVG (the command line waits a virtual-time budget instead).
 CHARTS_DRAWN = (
