@@ -14,11 +14,12 @@ each repeat pair and the table shows medians. ``execute``, ``HTML`` and ``PDF`` 
 over the reports and divided by the 2 workers (their share of the wall clock: ours interleaves them in each
 worker); ``refresh``, ``email`` and ``end to end`` are wall clock. Peak memory per worker: the largest proportional
 set size (PSS) of a worker process with its children (kernel, browser and driver, nbconvert, Chromium), sampled
-every 0.5 s. CPU seconds: user + system time of the bench process and every process it started (workers, kernels,
-browsers, nbconvert), the sampler's own excluded: what the run costs whatever the neighbours do (this machine is
-shared; the load average shows how busy it was). The empty-notebook rows time papermill on a one-cell notebook
-(``pass``): the default engine starts a kernel each time; the warm engine's first notebook pays the kernel start and
-the imports, the ones after it not.
+every 0.5 s. CPU seconds: user + system time of the bench process (the sampler's own excluded) and of every process
+it started, read from /proc by the same sampler (workers, kernels, browsers and their drivers, nbconvert): what the
+run costs whatever the neighbours do (this machine is shared; the load average shows how busy it was). The sampler
+keeps each process's last reading, so up to 0.5 s of a process that exits between readings is missed. The
+empty-notebook rows time papermill on a one-cell notebook (``pass``): the default engine starts a kernel each time;
+the warm engine's first notebook pays the kernel start and the imports, the ones after it not.
 
 Warehouses (generated once, cached in benchmarks/out/, gitignored): demo = 10 stores x 730 days (~1.1M order lines);
 50 stores x 730 days at scale 2 (~10.7M lines). On the 50-store warehouse the plain pipeline runs on its first 10
@@ -36,7 +37,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
 import datetime as dt  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
-import resource  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -132,7 +132,7 @@ def run_pipeline(pipeline: str, url: str, *, stores: int) -> dict[str, float]:
     engine = create_warehouse_engine(url)
     folder = Path(tempfile.mkdtemp(prefix=f"pipeline-{pipeline}-", dir=OUT))
     try:
-        started, cpu_before, load_before = time.perf_counter(), _cpu_seconds(), os.getloadavg()[0]
+        started, cpu_before, load_before = time.perf_counter(), time.process_time(), os.getloadavg()[0]
         result = {"refresh": _refresh(engine, full=pipeline == "plain")}
         jobs = _jobs(engine, folder / "reports", stores=stores)
         with MemorySampler() as memory:
@@ -144,7 +144,7 @@ def run_pipeline(pipeline: str, url: str, *, stores: int) -> dict[str, float]:
             result[stage] = sum(r.stages.get(key, 0.0) for r in results) / WORKERS
         result["email"] = _emails(pipeline, engine, jobs, results, folder)
         result["end to end"] = time.perf_counter() - started
-        result["CPU s"] = _cpu_seconds() - cpu_before - memory.cpu_seconds
+        result["CPU s"] = time.process_time() - cpu_before - memory.cpu_seconds + sum(memory.cpu_by_kind.values())
         result["load"] = (load_before + os.getloadavg()[0]) / 2
         result["reports"] = len(results)
         result["peak MB"] = memory.peak_mb
@@ -154,12 +154,6 @@ def run_pipeline(pipeline: str, url: str, *, stores: int) -> dict[str, float]:
     finally:
         engine.dispose()
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _cpu_seconds() -> float:
-    """CPU seconds of this process and of every descendant that has exited (workers, kernels, browsers)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _refresh(engine: Engine, *, full: bool) -> float:

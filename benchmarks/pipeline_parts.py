@@ -129,7 +129,8 @@ def empty_notebook_overhead(*, repeats: int) -> list[Row]:
 class MemorySampler:
     """Peak PSS (MB) of any one child of this process with all its descendants, sampled every ``interval`` s; and
     the profile behind it: that peak split by kind of process, and the CPU seconds of each kind (the last reading of
-    each process: up to ``interval`` s of a process that exits between readings is missed)."""
+    each process: up to ``interval`` s of a process that exits between readings is missed). Reading /proc rather than
+    getrusage: a kernel or browser whose parent never waits for it is missing from RUSAGE_CHILDREN."""
 
     def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
@@ -186,14 +187,14 @@ PROCESS_KINDS = (  # (what the command line contains, kind), first match wins
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _process_kind(pid: int, worker: int) -> str:
-    if pid == worker:
-        return "worker"
+def _process_kind(pid: int, root: int) -> str:
+    """What a process is, by its command line; the root of a tree is a worker unless it is one of the kinds (the
+    emails' kaleido browser is a direct child of the bench process too)."""
     try:
         command = Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
     except OSError:
-        return "other"
-    return next((kind for needle, kind in PROCESS_KINDS if needle in command), "other")
+        command = ""
+    return next((kind for needle, kind in PROCESS_KINDS if needle in command), "worker" if pid == root else "other")
 
 
 def _cpu_seconds(pid: int) -> float | None:
