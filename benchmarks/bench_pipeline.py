@@ -48,7 +48,7 @@ from pathlib import Path  # noqa: E402
 from sqlalchemy import Engine, text  # noqa: E402
 
 from benchmarks.pipeline_parts import (  # noqa: E402
-    MemorySampler,
+    ProcessSampler,
     empty_notebook_overhead,
     plain_emails,
     plain_job,
@@ -135,7 +135,7 @@ def run_pipeline(pipeline: str, url: str, *, stores: int) -> dict[str, float]:
         started, cpu_before, load_before = time.perf_counter(), time.process_time(), os.getloadavg()[0]
         result = {"refresh": _refresh(engine, full=pipeline == "plain")}
         jobs = _jobs(engine, folder / "reports", stores=stores)
-        with MemorySampler() as memory:
+        with ProcessSampler() as sampler:
             results = _execute(pipeline, jobs, url)
         failed = [f"{r.key}: {r.error}" for r in results if r.status != "ok"]
         if failed:
@@ -144,12 +144,12 @@ def run_pipeline(pipeline: str, url: str, *, stores: int) -> dict[str, float]:
             result[stage] = sum(r.stages.get(key, 0.0) for r in results) / WORKERS
         result["email"] = _emails(pipeline, engine, jobs, results, folder)
         result["end to end"] = time.perf_counter() - started
-        result["CPU s"] = time.process_time() - cpu_before - memory.cpu_seconds + sum(memory.cpu_by_kind.values())
+        result["CPU s"] = time.process_time() - cpu_before - sampler.cpu_seconds + sum(sampler.cpu_by_kind.values())
         result["load"] = (load_before + os.getloadavg()[0]) / 2
         result["reports"] = len(results)
-        result["peak MB"] = memory.peak_mb
-        result.update({f"{CPU_OF}{kind}": seconds for kind, seconds in memory.cpu_by_kind.items()})
-        result.update({f"{PEAK_OF}{kind}": mb for kind, mb in memory.peak_mb_by_kind.items()})
+        result["peak MB"] = sampler.peak_mb
+        result.update({f"{CPU_OF}{kind}": seconds for kind, seconds in sampler.cpu_by_kind.items()})
+        result.update({f"{PEAK_OF}{kind}": mb for kind, mb in sampler.peak_mb_by_kind.items()})
         return result
     finally:
         engine.dispose()

@@ -126,7 +126,7 @@ def empty_notebook_overhead(*, repeats: int) -> list[Row]:
     ]  # fmt: skip
 
 
-class MemorySampler:
+class ProcessSampler:
     """Peak PSS (MB) of any one child of this process with all its descendants, sampled every ``interval`` s; and
     the profile behind it: that peak split by kind of process, and the CPU seconds of each kind (the last reading of
     each process: up to ``interval`` s of a process that exits between readings is missed). Reading /proc rather than
@@ -139,9 +139,9 @@ class MemorySampler:
         self.cpu_seconds = 0.0  # the sampler's own, for callers that measure everyone else's
         self._cpu_by_pid: dict[int, tuple[str, float]] = {}
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample_until_stopped, name="memory-sampler", daemon=True)
+        self._thread = threading.Thread(target=self._sample_until_stopped, name="process-sampler", daemon=True)
 
-    def __enter__(self) -> MemorySampler:
+    def __enter__(self) -> ProcessSampler:
         self._thread.start()
         return self
 
